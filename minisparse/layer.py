@@ -1,0 +1,97 @@
+"""A sparse fully-connected layer: Z = A_prev @ W + b, A = f(Z), W a CSR array (n_in, n_out).
+
+The backward pass is written by hand beside the forward pass. Its weight gradient is a *sampled*
+product: only the stored entries of W get a gradient, g_k = Σ_b A_prev[b, i_k] · dZ[b, j_k], computed
+in chunks of entries so that time is O(B·nnz) and extra memory O(B·chunk). The dense gradient
+G = A_prevᵀ dZ over every position (inactive ones too) costs O(B·n_in·n_out) time and an
+(n_in, n_out) array; it is computed only when a growth method asks for it.
+"""
+import numpy as np
+import scipy.sparse as sp
+
+from . import activations
+from .topology import entry_rows
+
+CHUNK_ELEMENTS = 1 << 20   # gathered elements per chunk of the sampled product (8 MiB in float64)
+
+
+def sampled_product(A_prev, dZ, rows, cols, chunk_elements=CHUNK_ELEMENTS):
+    """g_k = Σ_b A_prev[b, rows[k]] · dZ[b, cols[k]] for every stored entry k.   # (nnz,)
+
+    The sampled dense–dense product (SDDMM) restricted to W's pattern; the (n_in, n_out) product
+    A_prevᵀ dZ is never formed.
+    """
+    At = np.ascontiguousarray(A_prev.T)            # (n_in, B)
+    dZt = np.ascontiguousarray(dZ.T)               # (n_out, B)
+    g = np.empty(rows.size, dtype=np.result_type(A_prev, dZ))
+    step = max(1, chunk_elements // max(1, A_prev.shape[0]))
+    for s in range(0, rows.size, step):
+        e = s + step
+        g[s:e] = np.einsum("kb,kb->k", At[rows[s:e]], dZt[cols[s:e]])
+    return g
+
+
+class SparseLinear:
+    """Z = A_prev @ W + b, A = f(Z) with W a ``scipy.sparse.csr_array`` of shape (n_in, n_out).
+
+    Parameters
+    ----------
+    W : csr_array (n_in, n_out)   rows are presynaptic neurons; explicit zeros are connections.
+    b : ndarray (n_out,)
+    activation : {'relu', 'tanh', 'sigmoid', 'linear'}
+    """
+
+    def __init__(self, W, b, activation="relu"):
+        if not isinstance(W, sp.csr_array):
+            raise TypeError(f"W must be a scipy.sparse.csr_array, got {type(W).__name__}")
+        if b.shape != (W.shape[1],):
+            raise ValueError(f"b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
+        self.f, self.f_prime = activations.get(activation)
+        self.activation = activation
+        self.W, self.b = W, b
+
+    @property
+    def W(self):
+        return self._W
+
+    @W.setter
+    def W(self, W):
+        self._W, self._rows = W, None     # a new pattern invalidates the cached row indices
+
+    @property
+    def rows(self):
+        """Row index of each stored entry, computed once per pattern.   # (nnz,)"""
+        if self._rows is None:
+            self._rows = entry_rows(self._W)
+        return self._rows
+
+    @property
+    def cols(self):
+        return self._W.indices
+
+    shape = property(lambda self: self._W.shape)
+    nnz = property(lambda self: self._W.nnz)
+    density = property(lambda self: self._W.nnz / (self._W.shape[0] * self._W.shape[1]))
+
+    def forward(self, A_prev):
+        """Z = A_prev @ W + b, A = f(Z).   # (B, n_out), (B, n_out)"""
+        Z = A_prev @ self._W + self.b
+        return Z, self.f(Z)
+
+    def backward(self, A_prev, Z, A, dA, need_dA_prev=True, dense=False):
+        """Given dA = ∂L/∂A return (dW on W's pattern (nnz,), db (n_out,), dA_prev (B, n_in) or None,
+        G (n_in, n_out) dense or None).
+
+        dZ = dA ⊙ f'(Z);  dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k];  db = Σ_b dZ;  dA_prev = dZ Wᵀ.
+        """
+        dZ = dA * self.f_prime(Z, A)                               # (B, n_out)
+        dW = sampled_product(A_prev, dZ, self.rows, self.cols)      # (nnz,)
+        db = dZ.sum(axis=0)                                         # (n_out,)
+        dA_prev = (self._W @ dZ.T).T if need_dA_prev else None      # (B, n_in)
+        G = A_prev.T @ dZ if dense else None                        # (n_in, n_out), dense on request
+        return dW, db, dA_prev, G
+
+    def __repr__(self):
+        n_in, n_out = self.shape
+        return (f"SparseLinear({n_in} → {n_out}, nnz={self.nnz:,}, density={self.density:.4g}, "
+                f"activation={self.activation!r}, dtype={self._W.dtype})")

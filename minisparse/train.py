@@ -1,0 +1,129 @@
+"""The training loop, written out: mini-batches, a per-epoch history and one progress line per epoch.
+
+The pieces (:func:`minibatches`, :func:`train_step`, :func:`evaluate`, :class:`History`) are what the
+dynamic sparse training loops are built from. :func:`fit` is the plain loop for a static topology;
+its ``after_step`` / ``after_epoch`` arguments are where a topology update plugs in (e.g. SET calls
+its update after each epoch), and a method that must change the step itself (RigL skips the
+optimizer step on an update step) writes its own loop from the same pieces.
+"""
+import time
+
+import numpy as np
+
+from .checks import DivergenceError, check_rng, check_X, check_y
+from .losses import log_softmax
+
+
+def minibatches(n, batch_size, rng):
+    """Shuffled index arrays covering range(n) once, each of size ``batch_size`` (the last may be smaller)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    order = rng.permutation(n)
+    return [order[s:s + batch_size] for s in range(0, n, batch_size)]
+
+
+def train_step(model, optimizer, X, y, dense=False):
+    """Forward, backward and one optimizer step on a batch; return (loss, grads).
+
+    ``dense`` asks for the dense gradient too (SGD with dense momentum needs it every step).
+    """
+    loss, grads = model.loss_and_grads(X, y, dense=dense)
+    if not np.isfinite(loss):
+        raise DivergenceError(f"the training loss became {loss} (diverged): lower the learning rate "
+                              f"(now {optimizer.hyper.get('lr')}) or check the data scaling")
+    optimizer.step(grads)
+    return loss, grads
+
+
+def evaluate(model, X, y, batch_size=1000):
+    """(mean cross-entropy, accuracy) on (X, y), in batches so memory stays O(batch·width)."""
+    total_loss, correct = 0.0, 0
+    for s in range(0, len(y), batch_size):
+        Z = model.forward(X[s:s + batch_size])
+        yb = y[s:s + batch_size]
+        total_loss += float(-log_softmax(Z)[np.arange(len(yb)), yb].sum())
+        correct += int(np.sum(Z.argmax(axis=1) == yb))
+    return total_loss / len(y), correct / len(y)
+
+
+class History:
+    """One row per epoch: a dict of 'epoch', 'loss', 'train_acc', 'val_acc', 'test_acc', 'density'
+    (per layer), 'nnz', 'seconds' and whatever a method adds. ``history['loss']`` is a column."""
+
+    def __init__(self):
+        self.rows = []
+
+    def append(self, **row):
+        self.rows.append(row)
+
+    def __getitem__(self, key):
+        return np.array([row.get(key, np.nan) for row in self.rows])
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __repr__(self):
+        if not self.rows:
+            return "History(0 epochs)"
+        last = self.rows[-1]
+        return (f"History({len(self.rows)} epochs, last: loss={last['loss']:.4f}, "
+                f"val_acc={last.get('val_acc', float('nan')):.4f}, "
+                f"test_acc={last.get('test_acc', float('nan')):.4f})")
+
+
+def progress_line(row, epochs):
+    """'epoch   3/20  loss 0.4123  train 0.912  val 0.901  test 0.899  density 0.2/0.2/0.2  1.2s'."""
+    dens = "/".join(f"{d:.3g}" for d in row["density"])
+    accs = "  ".join(f"{k.split('_')[0]} {row[k]:.3f}" for k in ("train_acc", "val_acc", "test_acc")
+                     if k in row and np.isfinite(row[k]))
+    width = len(str(epochs))
+    return (f"epoch {row['epoch']:>{width}}/{epochs}  loss {row['loss']:.4f}  {accs}  "
+            f"density {dens}  {row['seconds']:.2f}s")
+
+
+def run_epoch(model, optimizer, X, y, batch_size, rng, dense=False, after_step=None, step0=0):
+    """One pass over (X, y) in shuffled mini-batches; return (mean training loss, steps so far).
+
+    ``after_step(step, grads)`` runs after each optimizer step (``step`` counts from ``step0``).
+    """
+    losses, correct, step = [], 0, step0
+    for idx in minibatches(len(y), batch_size, rng):
+        loss, grads = train_step(model, optimizer, X[idx], y[idx], dense=dense)
+        losses.append(loss * len(idx))
+        step += 1
+        if after_step is not None:
+            after_step(step, grads)
+    return float(np.sum(losses) / len(y)), step
+
+
+def fit(model, optimizer, data, epochs, batch_size=100, rng=0, verbose=True, dense=False,
+        after_step=None, after_epoch=None):
+    """Train for ``epochs`` passes over ``data.X_train``; return a :class:`History`.
+
+    ``data`` is a :class:`~minisparse.datasets.Split` (validation/test sets may be empty).
+    ``after_epoch(epoch, history)`` runs at the end of every epoch, after the row is logged: the
+    place where an epoch-wise topology update (SET, Sparse Momentum, CTRE) plugs in.
+    """
+    rng = check_rng(rng)
+    X = check_X(data.X_train, model.n_in, "X_train").astype(model.dtype, copy=False)
+    y = check_y(data.y_train, model.n_classes, len(X), "y_train")
+    splits = {k: (check_X(getattr(data, f"X_{k}"), model.n_in, f"X_{k}"),
+                  check_y(getattr(data, f"y_{k}"), model.n_classes, name=f"y_{k}"))
+              for k in ("val", "test") if getattr(data, f"X_{k}", None) is not None
+              and len(getattr(data, f"y_{k}"))}
+    history, step = History(), 0
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, dense, after_step, step)
+        seconds = time.perf_counter() - start
+        row = dict(epoch=epoch, loss=loss, train_acc=evaluate(model, X, y)[1], step=step,
+                   density=[layer.density for layer in model.layers], nnz=model.nnz,
+                   seconds=seconds)
+        for k, (Xk, yk) in splits.items():
+            row[f"{k}_loss"], row[f"{k}_acc"] = evaluate(model, Xk, yk)
+        history.append(**row)
+        if verbose:
+            print(progress_line(row, epochs), flush=True)
+        if after_epoch is not None:
+            after_epoch(epoch, history)
+    return history
