@@ -27,7 +27,8 @@ def train_step(model, optimizer, X, y, dense=False):
 
     ``dense`` asks for the dense gradient too (SGD with dense momentum needs it every step).
     """
-    loss, grads = model.loss_and_grads(X, y, dense=dense)
+    with np.errstate(over="ignore", invalid="ignore"):   # a diverging run is reported just below
+        loss, grads = model.loss_and_grads(X, y, dense=dense)
     if not np.isfinite(loss):
         raise DivergenceError(f"the training loss became {loss} (diverged): lower the learning rate "
                               f"(now {optimizer.hyper.get('lr')}) or check the data scaling")

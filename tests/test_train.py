@@ -1,0 +1,99 @@
+"""The training loop end to end, static sparsity kept, and clear errors on bad input."""
+import numpy as np
+import pytest
+
+from minisparse import SGD, Adam, DivergenceError, SparseMLP, fit, topology
+from minisparse.datasets import Split, make_teacher_data, stratified_split
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    X, y = make_teacher_data(n=1500, n_features=20, n_classes=4, n_hidden=16, rng=0)
+    return stratified_split(X, y, val_fraction=0.15, test_fraction=0.15, rng=0)
+
+
+def test_static_sparse_training_learns_and_keeps_its_mask(teacher, capsys):
+    model = SparseMLP.random([20, 64, 64, 4], density=0.2, rng=0)
+    masks = [topology.mask(layer.W) for layer in model.layers]
+    history = fit(model, Adam(model, lr=3e-3), teacher, epochs=8, batch_size=32, rng=0)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 8 and lines[0].startswith("epoch 1/8  loss") and "density 0.2/0.2/0.199" in lines[0]   # 51 of 256 output weights
+    assert history["loss"][-1] < 0.6 * history["loss"][0]
+    assert history["test_acc"][-1] > 0.6                     # chance is ~0.25
+    for layer, M in zip(model.layers, masks):
+        assert np.array_equal(topology.mask(layer.W), M)     # static: not one connection moved
+        assert topology.is_canonical(layer.W)
+    assert np.allclose(history["density"], [[layer.density for layer in model.layers]] * 8)
+    assert set(history.rows[0]) >= {"epoch", "loss", "train_acc", "val_acc", "test_acc", "density",
+                                    "seconds", "nnz"}
+
+
+def test_verbose_false_prints_nothing_and_seeds_repeat(teacher, capsys):
+    runs = []
+    for _ in range(2):
+        model = SparseMLP.random([20, 32, 4], density=0.3, rng=1)
+        fit(model, SGD(model, lr=0.05), teacher, epochs=2, rng=7, verbose=False)
+        runs.append(model.layers[0].W.data.copy())
+    assert capsys.readouterr().out == ""
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_hooks_are_called_at_their_place(teacher):
+    model = SparseMLP.random([20, 32, 4], density=0.3, rng=1)
+    steps, epochs = [], []
+    fit(model, SGD(model, lr=0.05), teacher, epochs=2, batch_size=200, verbose=False,
+        after_step=lambda step, grads: steps.append(step),
+        after_epoch=lambda epoch, history: epochs.append((epoch, len(history))))
+    per_epoch = int(np.ceil(len(teacher.y_train) / 200))
+    assert steps == list(range(1, 2 * per_epoch + 1)) and epochs == [(1, 1), (2, 2)]
+
+
+def test_diverging_run_raises(teacher):
+    model = SparseMLP.random([20, 32, 4], density=0.5, rng=1)
+    with pytest.raises(DivergenceError, match="diverged"):
+        fit(model, SGD(model, lr=1e6, momentum=0.99), teacher, epochs=3, verbose=False)
+
+
+@pytest.mark.parametrize("bad,match", [
+    ("wrong_features", "features per row, but the model expects 20"),
+    ("label_range", r"labels must be in \[0, 3\]"),
+    ("nan", "NaN or inf"),
+    ("inf", "NaN or inf"),
+    ("one_d", "must be 2-D"),
+    ("label_count", "labels but X has"),
+    ("float_labels", "integer class labels"),
+])
+def test_bad_input_gives_a_clear_error(teacher, bad, match):
+    X, y = teacher.X_train.copy(), teacher.y_train.copy()
+    if bad == "wrong_features":
+        X = X[:, :19]
+    elif bad == "label_range":
+        y[0] = 4
+    elif bad == "nan":
+        X[3, 2] = np.nan
+    elif bad == "inf":
+        X[0, 0] = np.inf
+    elif bad == "one_d":
+        X = X[:, 0]
+    elif bad == "label_count":
+        y = y[:-1]
+    elif bad == "float_labels":
+        y = y + 0.5
+    data = Split(X, y, teacher.X_val, teacher.y_val, teacher.X_test, teacher.y_test)
+    model = SparseMLP.random([20, 16, 4], density=0.5, rng=0)
+    with pytest.raises(ValueError, match=match):
+        fit(model, SGD(model, lr=0.1), data, epochs=1, verbose=False)
+
+
+def test_model_entry_points_check_their_input():
+    model = SparseMLP.random([5, 4, 3], density=0.5, rng=0)
+    with pytest.raises(ValueError, match="expects 5"):
+        model.predict(np.ones((2, 6)))
+    with pytest.raises(ValueError, match="labels must be in"):
+        model.loss_and_grads(np.ones((2, 5)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="sizes must list"):
+        SparseMLP.random([5], density=0.5)
+    with pytest.raises(ValueError, match="unknown topology"):
+        SparseMLP.random([5, 3], density=0.5, topology="banana")
+    with pytest.raises(TypeError, match="Generator or an int seed"):
+        SparseMLP.random([5, 3], density=0.5, rng=None)
