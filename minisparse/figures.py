@@ -1,0 +1,134 @@
+"""Regenerate the articles' figures: ``python -m minisparse.figures [--list] [NAMES…] [--fast]``.
+
+Each figure is a pure data function (tested) and a short plotting function; :data:`FIGURES` lists
+them. PNGs go to ``figures/`` (or ``--out``), written atomically; each path is printed with the
+seconds it took. ``--fast`` (or MINISPARSE_FAST=1) shrinks the runs so the whole set takes seconds.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .datasets import Split, load_dataset, make_random_data
+from .static import train_static
+
+
+def fast_mode(fast=None):
+    """True when asked for, or when the environment variable MINISPARSE_FAST is set to 1."""
+    return bool(fast) if fast is not None else os.environ.get("MINISPARSE_FAST", "0") == "1"
+
+
+# ---------------------------------------------------------------- F0: dense vs static sparse (article 001)
+
+def f0_data(fast=False, rng=0):
+    """Training curves of dense, 80 % and 90 % sparse MLPs trained with Adam, and their measured sparsity.
+
+    Two tasks: the article's random data (100-256-256-10, full batch, random labels: memorisation)
+    and MNIST-5k (784-256-256-10, mini-batches of 100, validation accuracy).
+    """
+    levels = (0.0, 0.8, 0.9)
+    X, y = make_random_data(n=2048, input_dim=100, num_classes=10, rng=rng)
+    random_data = Split(X, y, X[:0], y[:0], X[:0], y[:0])
+    mnist = load_dataset("mnist5k", rng=rng)
+    if fast:
+        mnist = Split(mnist.X_train[:600], mnist.y_train[:600], mnist.X_val[:200], mnist.y_val[:200],
+                      mnist.X_test[:0], mnist.y_test[:0])
+    out = {"levels": levels, "random": {}, "mnist": {}}
+    for s in levels:
+        for key, sizes, data, epochs, batch in (
+                ("random", [100, 256, 256, 10], random_data, 20 if fast else 200, None),
+                ("mnist", [784, 256, 256, 10], mnist, 3 if fast else 20, 100)):
+            model, history, before, after = train_static(sizes, s, data, epochs=epochs,
+                                                         batch_size=batch, rng=rng)
+            out[key][s] = dict(loss=history["loss"], val_acc=history["val_acc"], before=before,
+                               after=after, sparsity=1 - (history["nnz"] / _total(model)),
+                               nnz=model.nnz)
+    return out
+
+
+def _total(model):
+    return sum(layer.shape[0] * layer.shape[1] for layer in model.layers)
+
+
+def f0_plot(data, path):
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for s in data["levels"]:
+        label = "dense" if s == 0 else f"static sparse, {s:.0%} sparsity"
+        r, m = data["random"][s], data["mnist"][s]
+        axes[0].plot(np.arange(1, len(r["loss"]) + 1), r["loss"], label=label)
+        axes[1].plot(np.arange(1, len(m["val_acc"]) + 1), m["val_acc"], marker="o", ms=3, label=label)
+        axes[2].plot(np.arange(0, len(m["sparsity"]) + 1), np.r_[m["before"], m["sparsity"]],
+                     marker="o", ms=3, label=f"{label} (measured {m['before']:.4f} → {m['after']:.4f})")
+    axes[0].set(title="Article 001 random data: training loss\n(100-256-256-10, full-batch Adam)",
+                xlabel="epoch", ylabel="cross-entropy")
+    axes[1].set(title="MNIST-5k: validation accuracy\n(784-256-256-10, Adam, batch 100)",
+                xlabel="epoch", ylabel="accuracy")
+    axes[2].set(title="Measured sparsity during training (MNIST-5k)", xlabel="epoch (0 = before)",
+                ylabel="1 − nnz / dense size", ylim=(-0.05, 1.0))
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle("F0 · Sparse training from scratch: dense vs a fixed random mask (article 001)")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- registry and command line
+
+FIGURES = {
+    "f0": ("dense vs static sparse training curves (article 001)", f0_data, f0_plot,
+           "f0_static_sparse.png"),
+}
+
+
+def save_figure(fig, path):
+    """Write a PNG atomically: to a temporary file beside ``path``, then renamed onto it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".png.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def make(name, out_dir="figures", fast=False):
+    """Compute and draw one figure; return its path."""
+    _, data_fn, plot_fn, filename = FIGURES[name]
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, filename)
+    plot_fn(data_fn(fast=fast), path)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minisparse.figures", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="figures to make (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the figures and exit")
+    parser.add_argument("--fast", action="store_true", help="small, quick runs (also MINISPARSE_FAST=1)")
+    parser.add_argument("--out", default="figures", help="output folder (default: ./figures)")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (title, *_ , filename) in FIGURES.items():
+            print(f"{name:6s} {filename:28s} {title}")
+        return 0
+    unknown = [n for n in args.names if n not in FIGURES]
+    if unknown:
+        parser.error(f"unknown figure(s) {unknown}; known: {sorted(FIGURES)}")
+    fast = fast_mode(args.fast or None)
+    for name in args.names or list(FIGURES):
+        start = time.perf_counter()
+        path = make(name, args.out, fast)
+        print(f"{path}  ({time.perf_counter() - start:.1f} s{', fast' if fast else ''})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
