@@ -47,6 +47,8 @@ class SparseLinear:
             raise TypeError(f"W must be a scipy.sparse.csr_array, got {type(W).__name__}")
         if b.shape != (W.shape[1],):
             raise ValueError(f"b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
+        if b.dtype != W.dtype:
+            raise TypeError(f"b has dtype {b.dtype} but W has {W.dtype}: use one dtype per model")
         self.f, self.f_prime = activations.get(activation)
         self.activation = activation
         self.W, self.b = W, b

@@ -124,9 +124,11 @@ class SGD(Optimizer):
         super().load_state_arrays(arrays)
         if self.hyper["dense_momentum"]:
             for l in range(len(self.V)):
-                if arrays[f"V.{l}"].shape != self.V[l].shape:
-                    raise ValueError(f"optimizer state V.{l} has the wrong shape")
-                self.V[l] = np.array(arrays[f"V.{l}"], dtype=self.V[l].dtype)
+                V = np.asarray(arrays[f"V.{l}"])
+                if V.shape != self.V[l].shape:
+                    raise ValueError(f"optimizer state V.{l} has shape {V.shape}, "
+                                     f"the model needs {self.V[l].shape}")
+                self.V[l] = V.astype(self.V[l].dtype)
 
 
 class Adam(Optimizer):

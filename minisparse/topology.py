@@ -64,6 +64,8 @@ def density(W):
 def is_canonical(W):
     """True when indptr is consistent and column indices are strictly increasing within every row."""
     indptr, indices = W.indptr, W.indices
+    if indptr.shape != (W.shape[0] + 1,) or W.data.shape != indices.shape:
+        return False
     if indptr[0] != 0 or indptr[-1] != indices.size or np.any(np.diff(indptr) < 0):
         return False
     if indices.size and (indices.min() < 0 or indices.max() >= W.shape[1]):

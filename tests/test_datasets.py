@@ -111,6 +111,12 @@ def test_split_parts_are_not_sorted_by_class():
        seed=st.integers(0, 2**32 - 1))
 def test_split_keeps_class_proportions(counts, val_fraction, test_fraction, seed):
     X, y = indexed_data(counts)
+    n_train = sum(n - round(test_fraction * n) - min(round(val_fraction * n), n - round(test_fraction * n))
+                  for n in counts)
+    if n_train == 0:      # tiny classes cut entirely into val/test: refused, not an empty training set
+        with pytest.raises(ValueError, match="no rows left for training"):
+            stratified_split(X, y, val_fraction=val_fraction, test_fraction=test_fraction, rng=seed)
+        return
     s = stratified_split(X, y, val_fraction=val_fraction, test_fraction=test_fraction, rng=seed)
     rows = np.concatenate([s.X_train[:, 0], s.X_val[:, 0], s.X_test[:, 0]])
     assert np.array_equal(np.sort(rows), np.arange(len(y)))

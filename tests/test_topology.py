@@ -166,3 +166,14 @@ def test_uniform_density_and_fan_in_scaling():
     assert W.nnz == 20_000 and is_canonical(W)
     # He scaling with the sparse fan-in d·n_in = 10: std ≈ sqrt(2/10)
     assert abs(W.data.std() - np.sqrt(2 / 10)) < 0.01
+
+
+def test_is_canonical_detects_broken_arrays():
+    W = from_positions([0, 1, 1], [2, 0, 1], [1.0, 2.0, 3.0], (2, 3))
+    assert is_canonical(W)
+    unsorted = W.copy()
+    unsorted.indices[1:3] = unsorted.indices[1:3][::-1].copy()
+    assert not is_canonical(unsorted)
+    short = W.copy()
+    short.indptr = short.indptr[:-1]
+    assert not is_canonical(short)
