@@ -22,6 +22,9 @@ def minibatches(n, batch_size, rng):
     return [order[s:s + batch_size] for s in range(0, n, batch_size)]
 
 
+EXPLODED = 100.0   # a batch loss above 100·ln(C), 100× a uniform guess's, means the run has diverged
+
+
 def train_step(model, optimizer, X, y, dense=False):
     """Forward, backward and one optimizer step on a batch; return (loss, grads).
 
@@ -29,8 +32,9 @@ def train_step(model, optimizer, X, y, dense=False):
     """
     with np.errstate(over="ignore", invalid="ignore"):   # a diverging run is reported just below
         loss, grads = model.loss_and_grads(X, y, dense=dense)
-    if not np.isfinite(loss):
-        raise DivergenceError(f"the training loss became {loss} (diverged): lower the learning rate "
+    if not np.isfinite(loss) or loss > EXPLODED * np.log(model.n_classes):
+        raise DivergenceError(f"the training loss became {loss:.4g} (diverged; a uniform guess scores "
+                              f"{np.log(model.n_classes):.3g}): lower the learning rate "
                               f"(now {optimizer.hyper.get('lr')}) or check the data scaling")
     optimizer.step(grads)
     return loss, grads

@@ -97,3 +97,18 @@ def test_model_entry_points_check_their_input():
         SparseMLP.random([5, 3], density=0.5, topology="banana")
     with pytest.raises(TypeError, match="Generator or an int seed"):
         SparseMLP.random([5, 3], density=0.5, rng=None)
+
+
+def test_float32_training_end_to_end(teacher):
+    model = SparseMLP.random([20, 32, 4], density=0.3, rng=2, dtype=np.float32)
+    history = fit(model, SGD(model, lr=0.05, nesterov=True), teacher, epochs=3, verbose=False)
+    assert history["loss"][-1] < history["loss"][0]
+    assert all(layer.W.dtype == np.float32 and layer.b.dtype == np.float32 for layer in model.layers)
+    assert model.forward(teacher.X_test).dtype == np.float32
+
+
+def test_exploding_but_finite_loss_raises(teacher):
+    model = SparseMLP.random([20, 32, 4], density=0.5, rng=1)
+    model.layers[-1].W.data *= 1e4           # logits of order 1e4: finite, but far past any sane loss
+    with pytest.raises(DivergenceError, match="uniform guess"):
+        fit(model, SGD(model, lr=1e-9), teacher, epochs=1, verbose=False)
