@@ -1,0 +1,228 @@
+"""Time and memory of one training step: the CSR model against the same MLP as dense W ⊙ M.
+
+    python -m minisparse.bench [--fast] [--densities D …] [--widths W …] [--batch 128] [--repeats N]
+
+The MLP is 784 − h − h − 10 (ReLU); one step is forward + backward + SGD-momentum update on a
+synthetic batch. Sweep 1 varies the density d (the same in every layer) at fixed widths and finds the
+crossover density below which CSR is faster. Sweep 2 holds the connections per layer fixed while the
+width grows: a CSR step should then cost O(B·nnz) and barely grow, a dense step grows as O(B·h²).
+Peak memory is measured with ``tracemalloc`` (NumPy reports its array allocations to it).
+"""
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import init
+from .layer import SparseLinear
+from .masked import MaskedMLP
+from .mlp import SparseMLP
+from .optim import SGD
+from .train import train_step
+
+N_IN, N_CLASSES = 784, 10
+LR, MOMENTUM = 0.01, 0.9
+MiB = 2 ** 20
+
+
+@dataclass
+class StepResult:
+    """One configuration, one model kind: median ms per step, peak extra bytes during a step, and
+    the bytes the model itself holds (weights, pattern, biases, optimizer state)."""
+    kind: str
+    width: int
+    density: float
+    nnz: int
+    ms: float
+    peak_bytes: int
+    model_bytes: int
+
+
+def layer_nnz(width, density=None, connections=None):
+    """nnz per layer of 784−h−h−10: round(d·n_in·n_out), or ``connections`` capped at n_in·n_out."""
+    shapes = [(N_IN, width), (width, width), (width, N_CLASSES)]
+    if connections is None:
+        return [init.uniform_nnz(n_in, n_out, density) for n_in, n_out in shapes]
+    return [min(int(connections), n_in * n_out) for n_in, n_out in shapes]
+
+
+def build_model(width, density=None, connections=None, rng=0, dtype=np.float32):
+    """The benchmarked :class:`SparseMLP` 784−h−h−10 with uniformly random positions."""
+    rng = np.random.default_rng(rng)
+    sizes = [N_IN, width, width, N_CLASSES]
+    layers = []
+    for l, k in enumerate(layer_nnz(width, density, connections)):
+        f = "linear" if l == 2 else "relu"
+        W = init.random_sparse(sizes[l], sizes[l + 1], k, rng, activation=f, dtype=dtype)
+        layers.append(SparseLinear(W, np.zeros(sizes[l + 1], dtype=dtype), f))
+    return SparseMLP(layers)
+
+
+# ---- the two models' training steps, side by side -------------------------------------------------
+
+def csr_stepper(model):
+    """One step of the CSR model: O(B·nnz) sampled gradient, momentum on W.data (nnz,)."""
+    opt = SGD(model, lr=LR, momentum=MOMENTUM)
+
+    def step(X, y):
+        train_step(model, opt, X, y)
+
+    def nbytes():
+        return sum(L.W.data.nbytes + L.W.indices.nbytes + L.W.indptr.nbytes + L.rows.nbytes
+                   + L.b.nbytes + v_W.nbytes + v_b.nbytes
+                   for L, v_W, v_b in zip(model.layers, opt.v_W, opt.v_b))
+    return step, nbytes
+
+
+def dense_stepper(model):
+    """One step of the same MLP as dense W ⊙ M: O(B·n_in·n_out) per layer whatever the density."""
+    masked = MaskedMLP.from_sparse(model)
+
+    def step(X, y):
+        _, grads = masked.loss_and_grads(X, y)
+        masked.sgd_step(grads, LR, MOMENTUM)
+
+    def nbytes():
+        velocity = [a for pair in masked.velocity or () for a in pair]
+        return sum(a.nbytes for a in masked.Ws + masked.Ms + masked.bs + velocity)
+    return step, nbytes
+
+
+STEPPERS = {"csr": csr_stepper, "dense": dense_stepper}
+
+
+def peak_bytes(step, X, y):
+    """Peak traced memory during one call of ``step``, above what was allocated just before it."""
+    if started := not tracemalloc.is_tracing():
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    step(X, y)
+    peak = tracemalloc.get_traced_memory()[1] - before
+    if started:
+        tracemalloc.stop()
+    return peak
+
+
+def time_step(width, density=None, batch=128, kind="csr", dtype=np.float32, repeats=5, rng=0,
+              connections=None):
+    """Median wall time of ``repeats`` steps after one warm-up, then one more step's peak memory."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    model = build_model(width, density, connections, rng, dtype)
+    data_rng = np.random.default_rng(rng)
+    X = data_rng.standard_normal((batch, N_IN)).astype(dtype)             # (B, 784)
+    y = data_rng.integers(0, N_CLASSES, batch)                           # (B,)
+    step, nbytes = STEPPERS[kind](model)
+    step(X, y)                                                           # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step(X, y)
+        times.append(time.perf_counter() - start)
+    peak = peak_bytes(step, X, y)       # separately: tracing slows Python-level allocations
+    return StepResult(kind, width, model.density, model.nnz, 1e3 * statistics.median(times), peak,
+                      nbytes())
+
+
+# ---- sweeps and tables -----------------------------------------------------------------------------
+
+COLUMNS = ["width", "density", "nnz", "csr ms/step", "dense ms/step", "speed-up", "csr peak MiB",
+           "dense peak MiB", "csr model MiB", "dense model MiB"]
+
+
+def table_row(csr, dense=None, base_ms=None):
+    """One table row (strings) from a CSR result and an optional dense one."""
+    dash = "—"
+    row = [f"{csr.width}", f"{csr.density:.4g}", f"{csr.nnz:,}", f"{csr.ms:.2f}",
+           f"{dense.ms:.2f}" if dense else dash, f"{dense.ms / csr.ms:.2f}×" if dense else dash,
+           f"{csr.peak_bytes / MiB:.2f}", f"{dense.peak_bytes / MiB:.2f}" if dense else dash,
+           f"{csr.model_bytes / MiB:.2f}", f"{dense.model_bytes / MiB:.2f}" if dense else dash]
+    return row + ([f"{csr.ms / base_ms:.2f}×"] if base_ms else [])
+
+
+def print_table(title, header, rows):
+    """Right-aligned columns under a title line."""
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in [header] + rows]
+    print("\n" + title, *lines, sep="\n", flush=True)
+
+
+def measure(width, kinds, args, density=None, connections=None):
+    """{kind: StepResult} for one configuration, with a progress line on stderr."""
+    out = {}
+    for kind in kinds:
+        out[kind] = r = time_step(width, density, args.batch, kind, args.dtype, args.repeats,
+                                  args.seed, connections)
+        print(f"  {kind:5s} width {width:>6}  density {r.density:.4g}  nnz {r.nnz:,}  "
+              f"{r.ms:.2f} ms/step  peak {r.peak_bytes / MiB:.2f} MiB", file=sys.stderr, flush=True)
+    return out
+
+
+def crossover(results):
+    """Density where the dense/CSR time ratio crosses 1 (log-log interpolation), as a summary line."""
+    pts = sorted((r["csr"].density, r["dense"].ms / r["csr"].ms) for r in results)
+    width = results[0]["csr"].width
+    for (d0, s0), (d1, s1) in zip(pts, pts[1:]):
+        if s0 > 1 >= s1:
+            d = np.exp(np.log(d0) + np.log(s0) / (np.log(s0) - np.log(s1)) * np.log(d1 / d0))
+            return f"CSR is faster below density ≈ {d:.3g} at width {width}"
+    if pts[-1][1] > 1:
+        return f"CSR is faster at every density tested (up to {pts[-1][0]:.3g}) at width {width}"
+    return f"CSR is slower even at density {pts[0][0]:.3g} at width {width}"
+
+
+DEFAULTS = dict(densities=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5], widths=[1000, 4000],
+                fixed_widths=[1000, 3000, 10000], connections=200_000, repeats=5)
+FAST = dict(densities=[0.01, 0.1, 0.5], widths=[200, 400], fixed_widths=[200, 300, 500],
+            connections=20_000, repeats=2)
+
+
+def parse_args(argv):
+    """Command-line options; unset sizes come from DEFAULTS, or FAST with --fast."""
+    p = argparse.ArgumentParser(prog="python -m minisparse.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--fast", action="store_true", help="small sizes, repeats 2 (for tests)")
+    p.add_argument("--densities", type=float, nargs="+", help="sweep 1 densities")
+    p.add_argument("--widths", type=int, nargs="+", help="sweep 1 widths h")
+    p.add_argument("--fixed-widths", type=int, nargs="+", help="sweep 2 widths h")
+    p.add_argument("--connections", type=int, help="sweep 2 nnz per layer (capped at dense)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--repeats", type=int, help="timed steps per configuration (median)")
+    p.add_argument("--float64", action="store_true", help="float64 instead of float32")
+    p.add_argument("--dense-wide", action="store_true", help="also time the dense model in sweep 2")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    for name, value in (FAST if args.fast else DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.dtype = np.float64 if args.float64 else np.float32
+    return args
+
+
+def main(argv=None):
+    """Run both sweeps, print their tables and the crossover summary; return the results."""
+    args = parse_args(argv)
+    print(f"One training step of MLP 784-h-h-10 (ReLU), batch {args.batch}, "
+          f"{np.dtype(args.dtype).name}, median of {args.repeats} steps", flush=True)
+    sweep1 = {w: [measure(w, ("csr", "dense"), args, density=d) for d in args.densities]
+              for w in args.widths}
+    rows = [table_row(r["csr"], r["dense"]) for w in args.widths for r in sweep1[w]]
+    print_table("Sweep 1: time vs density (same density in every layer)", COLUMNS, rows)
+
+    kinds = ("csr", "dense") if args.dense_wide else ("csr",)
+    sweep2 = [measure(w, kinds, args, connections=args.connections) for w in args.fixed_widths]
+    base = sweep2[0]["csr"].ms
+    rows = [table_row(r["csr"], r.get("dense"), base) for r in sweep2]
+    print_table(f"Sweep 2: fixed connections ({args.connections:,} per layer, capped at dense)",
+                COLUMNS + [f"csr vs h={args.fixed_widths[0]}"], rows)
+    print()
+    print("\n".join(crossover(sweep1[w]) for w in args.widths), flush=True)
+    return {"density": sweep1, "fixed": sweep2}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The benchmark runs, prints its tables, and measures memory; wall-clock time is never asserted."""
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+from minisparse import bench
+
+
+@pytest.fixture(scope="module")
+def fast_run():
+    """One `--fast` run shared by the table tests: (what it printed on stdout, what it returned)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        results = bench.main(["--fast"])
+    return out.getvalue(), results
+
+
+def table_rows(text, title):
+    """(header cells, data rows as lists of cells) of the table printed under ``title``."""
+    lines = text.split("\n" + title, 1)[1].split("\n")[1:]
+    header = [c for c in lines[0].split("  ") if c.strip()]
+    rows = []
+    for line in lines[1:]:
+        if not line.strip() or not line.strip()[0].isdigit():
+            break
+        rows.append(line.split())
+    return [c.strip() for c in header], rows
+
+
+def test_main_prints_both_tables_with_one_row_per_configuration(fast_run):
+    text, _ = fast_run
+    args = bench.parse_args(["--fast"])
+    header, rows = table_rows(text, "Sweep 1")
+    assert header == bench.COLUMNS
+    assert len(rows) == len(args.widths) * len(args.densities)
+    assert all(len(r) == len(bench.COLUMNS) for r in rows)
+    assert [int(r[0]) for r in rows] == [w for w in args.widths for _ in args.densities]
+    header, rows = table_rows(text, "Sweep 2")
+    assert header[:len(bench.COLUMNS)] == bench.COLUMNS and header[-1].startswith("csr vs h=")
+    assert [int(r[0]) for r in rows] == args.fixed_widths
+    assert rows[0][-1] == "1.00×"                      # time relative to the narrowest width
+    assert all(r[4] == "—" for r in rows)              # no dense model without --dense-wide
+    assert text.count("CSR is ") == len(args.widths)   # one crossover line per width
+
+
+def test_main_prints_to_stdout_and_progress_to_stderr(capsys):
+    bench.main(["--fast", "--widths", "100", "--densities", "0.05", "--fixed-widths", "100",
+                "--connections", "2000", "--repeats", "1"])
+    captured = capsys.readouterr()
+    assert "Sweep 1" in captured.out and "Sweep 2" in captured.out
+    assert captured.err.count("ms/step") == 3          # csr + dense, then csr at fixed nnz
+
+
+def test_nnz_column_is_what_the_model_holds(fast_run):
+    text, results = fast_run
+    args = bench.parse_args(["--fast"])
+    _, rows = table_rows(text, "Sweep 1")
+    expected = [bench.build_model(w, d).nnz for w in args.widths for d in args.densities]
+    assert [int(r[2].replace(",", "")) for r in rows] == expected
+    _, rows = table_rows(text, "Sweep 2")
+    expected = [bench.build_model(w, connections=args.connections).nnz for w in args.fixed_widths]
+    assert [int(r[2].replace(",", "")) for r in rows] == expected
+    assert [r["csr"].nnz for r in results["fixed"]] == expected
+
+
+def test_layer_nnz_fixed_connections_caps_at_dense():
+    assert bench.layer_nnz(1000, connections=200_000) == [200_000, 200_000, 10_000]
+    assert bench.layer_nnz(10_000, connections=200_000) == [200_000, 200_000, 100_000]
+    assert bench.layer_nnz(100, density=0.5) == [39_200, 5_000, 500]
+
+
+# At width 400, density 0.01 and batch 128 the CSR step is only ~2.3x lighter (1.8 vs 4.2 MiB): both
+# models allocate O(B·h) activations, and with B = 128 those are comparable to one 400 x 400 layer.
+# The O(n_in·n_out) saving dominates once h >> B (width 2000), or with a small batch.
+@pytest.mark.parametrize("width, density, batch", [(2000, 0.01, 128), (400, 0.01, 8)])
+def test_csr_peak_memory_far_below_dense_at_low_density(width, density, batch):
+    csr = bench.time_step(width, density, batch, "csr", repeats=1)
+    dense = bench.time_step(width, density, batch, "dense", repeats=1)
+    assert csr.nnz == dense.nnz == bench.build_model(width, density).nnz
+    assert 0 < csr.peak_bytes < dense.peak_bytes / 5
+    assert csr.model_bytes < dense.model_bytes / 5
+
+
+def test_time_step_returns_a_result_in_the_requested_dtype():
+    r = bench.time_step(50, 0.2, batch=4, kind="dense", dtype=np.float64, repeats=1)
+    assert (r.kind, r.width, r.nnz) == ("dense", 50, bench.build_model(50, 0.2).nnz)
+    assert r.ms > 0 and r.peak_bytes > 0
+    assert r.model_bytes >= 8 * (784 * 50 + 50 * 50 + 50 * 10) * 2   # W and velocity in float64
