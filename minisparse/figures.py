@@ -35,7 +35,7 @@ def f0_data(fast=False, rng=0):
     mnist = load_dataset("mnist5k", rng=rng)
     if fast:
         mnist = Split(mnist.X_train[:600], mnist.y_train[:600], mnist.X_val[:200], mnist.y_val[:200],
-                      mnist.X_test[:0], mnist.y_test[:0])
+                      mnist.X_test[:200], mnist.y_test[:200])
     out = {"levels": levels, "random": {}, "mnist": {}}
     for s in levels:
         for key, sizes, data, epochs, batch in (
@@ -43,7 +43,8 @@ def f0_data(fast=False, rng=0):
                 ("mnist", [784, 256, 256, 10], mnist, 3 if fast else 20, 100)):
             model, history, before, after = train_static(sizes, s, data, epochs=epochs,
                                                          batch_size=batch, rng=rng)
-            out[key][s] = dict(loss=history["loss"], val_acc=history["val_acc"], before=before,
+            out[key][s] = dict(loss=history["loss"], val_acc=history["val_acc"],
+                               test_acc=history["test_acc"], before=before,
                                after=after, sparsity=1 - (history["nnz"] / _total(model)),
                                nnz=model.nnz)
     return out
@@ -60,7 +61,8 @@ def f0_plot(data, path):
         label = "dense" if s == 0 else f"static sparse, {s:.0%} sparsity"
         r, m = data["random"][s], data["mnist"][s]
         axes[0].plot(np.arange(1, len(r["loss"]) + 1), r["loss"], label=label)
-        axes[1].plot(np.arange(1, len(m["val_acc"]) + 1), m["val_acc"], marker="o", ms=3, label=label)
+        axes[1].plot(np.arange(1, len(m["val_acc"]) + 1), m["val_acc"], marker="o", ms=3,
+                     label=f"{label}: test {m['test_acc'][-1]:.3f}, {m['nnz']:,} weights")
         axes[2].plot(np.arange(0, len(m["sparsity"]) + 1), np.r_[m["before"], m["sparsity"]],
                      marker="o", ms=3, label=f"{label} (measured {m['before']:.4f} → {m['after']:.4f})")
     axes[0].set(title="Article 001 random data: training loss\n(100-256-256-10, full-batch Adam)",
