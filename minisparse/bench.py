@@ -42,20 +42,23 @@ class StepResult:
     model_bytes: int
 
 
-def layer_nnz(width, density=None, connections=None):
-    """nnz per layer of 784−h−h−10: round(d·n_in·n_out), or ``connections`` capped at n_in·n_out."""
+def layer_nnz(width, density=None, connections=None, output_connections=None):
+    """nnz per layer of 784−h−h−10: round(d·n_in·n_out), or ``connections`` in each hidden layer and
+    ``output_connections`` (default ``connections``) in the output layer, capped at n_in·n_out."""
     shapes = [(N_IN, width), (width, width), (width, N_CLASSES)]
     if connections is None:
         return [init.uniform_nnz(n_in, n_out, density) for n_in, n_out in shapes]
-    return [min(int(connections), n_in * n_out) for n_in, n_out in shapes]
+    wanted = [connections, connections, output_connections or connections]
+    return [min(int(k), n_in * n_out) for k, (n_in, n_out) in zip(wanted, shapes)]
 
 
-def build_model(width, density=None, connections=None, rng=0, dtype=np.float32):
+def build_model(width, density=None, connections=None, rng=0, dtype=np.float32,
+                output_connections=None):
     """The benchmarked :class:`SparseMLP` 784−h−h−10 with uniformly random positions."""
     rng = np.random.default_rng(rng)
     sizes = [N_IN, width, width, N_CLASSES]
     layers = []
-    for l, k in enumerate(layer_nnz(width, density, connections)):
+    for l, k in enumerate(layer_nnz(width, density, connections, output_connections)):
         f = "linear" if l == 2 else "relu"
         W = init.random_sparse(sizes[l], sizes[l + 1], k, rng, activation=f, dtype=dtype)
         layers.append(SparseLinear(W, np.zeros(sizes[l + 1], dtype=dtype), f))
@@ -109,11 +112,11 @@ def peak_bytes(step, X, y):
 
 
 def time_step(width, density=None, batch=128, kind="csr", dtype=np.float32, repeats=5, rng=0,
-              connections=None):
+              connections=None, output_connections=None):
     """Median wall time of ``repeats`` steps after one warm-up, then one more step's peak memory."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
-    model = build_model(width, density, connections, rng, dtype)
+    model = build_model(width, density, connections, rng, dtype, output_connections)
     data_rng = np.random.default_rng(rng)
     X = data_rng.standard_normal((batch, N_IN)).astype(dtype)             # (B, 784)
     y = data_rng.integers(0, N_CLASSES, batch)                           # (B,)
@@ -152,12 +155,12 @@ def print_table(title, header, rows):
     print("\n" + title, *lines, sep="\n", flush=True)
 
 
-def measure(width, kinds, args, density=None, connections=None):
+def measure(width, kinds, args, density=None, connections=None, output_connections=None):
     """{kind: StepResult} for one configuration, with a progress line on stderr."""
     out = {}
     for kind in kinds:
         out[kind] = r = time_step(width, density, args.batch, kind, args.dtype, args.repeats,
-                                  args.seed, connections)
+                                  args.seed, connections, output_connections)
         print(f"  {kind:5s} width {width:>6}  density {r.density:.4g}  nnz {r.nnz:,}  "
               f"{r.ms:.2f} ms/step  peak {r.peak_bytes / MiB:.2f} MiB", file=sys.stderr, flush=True)
     return out
@@ -214,10 +217,13 @@ def main(argv=None):
     print_table("Sweep 1: time vs density (same density in every layer)", COLUMNS, rows)
 
     kinds = ("csr", "dense") if args.dense_wide else ("csr",)
-    sweep2 = [measure(w, kinds, args, connections=args.connections) for w in args.fixed_widths]
+    n_out = N_CLASSES * min(args.fixed_widths)      # the output layer too holds the same nnz at every width
+    sweep2 = [measure(w, kinds, args, connections=args.connections, output_connections=n_out)
+              for w in args.fixed_widths]
     base = sweep2[0]["csr"].ms
     rows = [table_row(r["csr"], r.get("dense"), base) for r in sweep2]
-    print_table(f"Sweep 2: fixed connections ({args.connections:,} per layer, capped at dense)",
+    print_table(f"Sweep 2: fixed connections ({args.connections:,} per hidden layer, {n_out:,} "
+                f"in the output layer)",
                 COLUMNS + [f"csr vs h={args.fixed_widths[0]}"], rows)
     print()
     print("\n".join(crossover(sweep1[w]) for w in args.widths), flush=True)

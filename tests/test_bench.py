@@ -60,15 +60,19 @@ def test_nnz_column_is_what_the_model_holds(fast_run):
     expected = [bench.build_model(w, d).nnz for w in args.widths for d in args.densities]
     assert [int(r[2].replace(",", "")) for r in rows] == expected
     _, rows = table_rows(text, "Sweep 2")
-    expected = [bench.build_model(w, connections=args.connections).nnz for w in args.fixed_widths]
+    n_out = bench.N_CLASSES * min(args.fixed_widths)
+    expected = [bench.build_model(w, connections=args.connections, output_connections=n_out).nnz
+                for w in args.fixed_widths]
     assert [int(r[2].replace(",", "")) for r in rows] == expected
     assert [r["csr"].nnz for r in results["fixed"]] == expected
+    assert len(set(expected)) == 1          # sweep 2 really holds the connections fixed
 
 
 def test_layer_nnz_fixed_connections_caps_at_dense():
     assert bench.layer_nnz(1000, connections=200_000) == [200_000, 200_000, 10_000]
     assert bench.layer_nnz(10_000, connections=200_000) == [200_000, 200_000, 100_000]
     assert bench.layer_nnz(100, density=0.5) == [39_200, 5_000, 500]
+    assert bench.layer_nnz(10_000, connections=200_000, output_connections=10_000) == [200_000, 200_000, 10_000]
 
 
 # At width 400, density 0.01 and batch 128 the CSR step is only ~2.3x lighter (1.8 vs 4.2 MiB): both
