@@ -95,6 +95,9 @@ def save_figure(fig, path):
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", dpi=110)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes the file owner-only; use the usual mode
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
