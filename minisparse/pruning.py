@@ -29,7 +29,7 @@ def random_score(model, rng):
 def lowest_k(scores, k):
     """Boolean keep-mask that removes the k lowest entries of ``scores`` (stable: ties by position)."""
     scores = np.asarray(scores)
-    if not 0 <= k <= scores.size:
+    if not isinstance(k, (int, np.integer)) or not 0 <= k <= scores.size:
         raise ValueError(f"cannot remove {k} of {scores.size} entries")
     if np.any(np.isnan(scores)):
         raise ValueError("scores contain NaN: a criterion produced an undefined importance")
@@ -46,9 +46,9 @@ def removal_counts(model, fraction=None, density=None):
     nnz = np.array([layer.nnz for layer in model.layers])
     size = np.array([layer.shape[0] * layer.shape[1] for layer in model.layers])
     if fraction is not None:
-        check_fraction(fraction, "fraction")
+        fraction = check_fraction(fraction, "fraction")
         return np.round(fraction * nnz).astype(int), int(round(fraction * nnz.sum()))
-    check_fraction(density, "density", low_open=True)
+    density = check_fraction(density, "density", low_open=True)
     per_layer = np.maximum(nnz - np.round(density * size).astype(int), 0)
     return per_layer, max(int(nnz.sum() - round(density * size.sum())), 0)
 
@@ -87,6 +87,8 @@ def set_keep_mask(w, zeta):
     """
     zeta = check_fraction(zeta, "zeta")
     w = np.asarray(w)
+    if np.any(np.isnan(w)):
+        raise ValueError("weights contain NaN: the run has diverged, SET's rule is undefined")
     keep = np.ones(w.size, dtype=bool)
     neg, pos = np.flatnonzero(w < 0), np.flatnonzero(w > 0)
     keep[w == 0] = False

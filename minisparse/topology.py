@@ -116,7 +116,7 @@ def add_entries(W, rows, cols, values):
 
 def prune(model, l, keep, optimizer=None):
     """Keep only layer l's entries with ``keep`` True; the optimizer's aligned state follows."""
-    layer = model.layers[l]
+    layer, keep = model.layers[l], np.asarray(keep, dtype=bool)
     layer.W = remove_entries(layer.W, keep)
     if optimizer is not None:
         optimizer.on_remove(l, keep)
