@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from . import fig_pruning
 from .datasets import Split, load_dataset, make_random_data
 from .static import train_static
 
@@ -85,6 +86,11 @@ def f0_plot(data, path):
 FIGURES = {
     "f0": ("dense vs static sparse training curves (article 001)", f0_data, f0_plot,
            "f0_static_sparse.png"),
+    "pruning": ("accuracy vs sparsity for every pruning criterion, by order",
+                fig_pruning.pruning_data, fig_pruning.pruning_plot, "pruning_by_order.png"),
+    "prune_vs_scratch": ("dense → prune → fine-tune vs sparse from scratch, with multiply-adds",
+                         fig_pruning.scratch_vs_prune_data, fig_pruning.scratch_vs_prune_plot,
+                         "prune_vs_scratch.png"),
 }
 
 

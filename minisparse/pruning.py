@@ -53,25 +53,31 @@ def removal_counts(model, fraction=None, density=None):
     return per_layer, max(int(nnz.sum() - round(density * size.sum())), 0)
 
 
-def prune_lowest(model, scores, fraction=None, density=None, scope="layer", optimizer=None):
-    """Remove the lowest-scoring weights: a ``fraction`` of the current ones, or down to ``density``.
+def keep_masks(model, scores, fraction=None, density=None, scope="layer"):
+    """The keep-masks (one per layer, aligned with ``W.data``) that remove the lowest scores:
+    a ``fraction`` of the current weights, or down to ``density``; nothing is pruned yet.
 
     ``scope='layer'``: every layer loses the same fraction (or reaches the same density);
     ``scope='global'``: one threshold over all layers' scores decides where the removals fall.
-    Returns the keep-masks (one per layer, aligned with the old ``W.data``); the optimizer's state,
-    if given, follows the pattern.
     """
     if len(scores) != len(model.layers) or any(np.shape(s) != (layer.nnz,)
                                                 for s, layer in zip(scores, model.layers)):
         raise ValueError("scores must hold one array per layer, aligned with that layer's W.data")
     per_layer, total = removal_counts(model, fraction, density)
     if scope == "layer":
-        keeps = [lowest_k(s, int(k)) for s, k in zip(scores, per_layer)]
-    elif scope == "global":
+        return [lowest_k(s, int(k)) for s, k in zip(scores, per_layer)]
+    if scope == "global":
         nnz = [layer.nnz for layer in model.layers]
-        keeps = np.split(lowest_k(np.concatenate(scores), total), np.cumsum(nnz)[:-1])
-    else:
-        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+        return np.split(lowest_k(np.concatenate(scores), total), np.cumsum(nnz)[:-1])
+    raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+
+
+def prune_lowest(model, scores, fraction=None, density=None, scope="layer", optimizer=None):
+    """Remove the lowest-scoring weights (see :func:`keep_masks`); the optimizer's state follows.
+
+    Returns the keep-masks, aligned with the old ``W.data`` of each layer.
+    """
+    keeps = keep_masks(model, scores, fraction, density, scope)
     for l, keep in enumerate(keeps):
         prune(model, l, keep, optimizer)
     return keeps
