@@ -5,6 +5,7 @@ them. PNGs go to ``figures/`` (or ``--out``), written atomically; each path is p
 seconds it took. ``--fast`` (or MINISPARSE_FAST=1) shrinks the runs so the whole set takes seconds.
 """
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -110,12 +111,26 @@ def save_figure(fig, path):
         raise
 
 
+def save_json(data, path):
+    """Write a figure's numbers beside its PNG (arrays as lists), atomically."""
+    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def make(name, out_dir="figures", fast=False):
-    """Compute and draw one figure; return its path."""
+    """Compute and draw one figure, with its numbers in a .json beside it; return the PNG's path."""
     _, data_fn, plot_fn, filename = FIGURES[name]
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, filename)
-    plot_fn(data_fn(fast=fast), path)
+    data = data_fn(fast=fast)
+    plot_fn(data, path)
+    save_json(data, path[:-len(".png")] + ".json")
     return path
 
 

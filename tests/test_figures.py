@@ -1,4 +1,5 @@
 """The figures command: F0's data (pure, checked), its plot, and the command line."""
+import json
 import os
 
 import numpy as np
@@ -55,7 +56,8 @@ def test_cli_lists_and_makes_figures(tmp_path, capsys, monkeypatch):
     assert figures.main(["tiny", "--fast", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "tiny.png" in out and "fast" in out and calls == [True]
-    assert os.listdir(tmp_path / "out") == ["tiny.png"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["tiny.json", "tiny.png"]
+    assert json.loads((tmp_path / "out" / "tiny.json").read_text()) == {"x": [1, 2]}
     with pytest.raises(SystemExit):
         figures.main(["nope"])
     assert "unknown figure" in capsys.readouterr().err
