@@ -174,6 +174,9 @@ def scratch_vs_prune_data(fast=False, rng=0):
         model = SparseMLP.random(cfg["sizes"], density=1.0, rng=rng)
         _, acc, macs = pipelines.snip_then_train(model, data, d, E + F, rng=rng)
         runs["SNIP, then sparse training"] = (acc, macs)
+        model = SparseMLP.random(cfg["sizes"], density=1.0, rng=rng)
+        _, acc, macs = pipelines.prune_at_init_then_train(model, data, d, E + F, "grasp", rng=rng)
+        runs["GraSP, then sparse training"] = (acc, macs)
         out["runs"].append({"sparsity": s, "results": runs})
     return out
 

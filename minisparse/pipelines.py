@@ -3,7 +3,7 @@
 - dense → one-shot prune → fine-tune (:func:`prune_and_finetune`);
 - gradual magnitude pruning on the cubic schedule of Zhu & Gupta 2017 (:func:`gradual_magnitude_pruning`);
 - iterative magnitude pruning with rewinding: the lottery ticket (:func:`lottery_ticket`);
-- SNIP at initialisation, then sparse training from scratch (:func:`snip_then_train`).
+- SNIP or GraSP at initialisation, then sparse training from scratch (:func:`prune_at_init_then_train`).
 
 Every pipeline counts the multiply-adds it spends (``minisparse.cost``), so that dense → prune can be
 compared with sparse from scratch at equal final sparsity (article 001, section 8).
@@ -125,13 +125,22 @@ def lottery_ticket(model, data, final_density, rounds, epochs, rewind_epochs=0, 
     return model, trace, macs
 
 
-def snip_then_train(model, data, density, epochs, batch_size=100, rng=0, **train_args):
-    """SNIP (Lee et al. 2019): score |g ⊙ w| on one batch at initialisation, prune globally to
-    ``density`` in one shot, then train the sparse network from scratch. Returns (history, acc, macs)."""
-    from .first_order import snip_prune
+def prune_at_init_then_train(model, data, density, epochs, criterion="snip", batch_size=100, rng=0,
+                             **train_args):
+    """Score at initialisation on one batch, prune globally to ``density`` in one shot, then train the
+    sparse network from scratch: SNIP (Lee et al. 2019, |g ⊙ w|) or GraSP (Wang et al. 2020, which
+    keeps gradient flow). Returns (history, test accuracy, multiply-adds incl. the scoring pass)."""
+    from . import first_order
+    prune_fn = {"snip": first_order.snip_prune, "grasp": first_order.grasp_prune}[criterion]
     rng = check_rng(rng)
     idx = rng.choice(len(data.y_train), size=min(batch_size, len(data.y_train)), replace=False)
-    macs = cost.step_macs(model, len(idx))["sparse"]     # one dense forward/backward to score
-    snip_prune(model, data.X_train[idx], data.y_train[idx], density)
+    passes = 1 if criterion == "snip" else 3                # GraSP: g, then Hg by two more gradients
+    macs = passes * cost.step_macs(model, len(idx))["sparse"]
+    prune_fn(model, data.X_train[idx], data.y_train[idx], density)
     history, train_macs = train(model, data, epochs, batch_size=batch_size, rng=rng, **train_args)
     return history, accuracy_on_test(model, data), macs + train_macs
+
+
+def snip_then_train(model, data, density, epochs, batch_size=100, rng=0, **train_args):
+    """SNIP (Lee et al. 2019): :func:`prune_at_init_then_train` with |g ⊙ w|."""
+    return prune_at_init_then_train(model, data, density, epochs, "snip", batch_size, rng, **train_args)

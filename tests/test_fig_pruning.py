@@ -42,7 +42,7 @@ def test_scratch_vs_prune_costs_and_plot(tmp_path):
     results = out["runs"][0]["results"]
     assert set(results) == {"dense → prune → fine-tune", "gradual magnitude (cubic)",
                             "IMP, rewound to init", "static sparse from scratch",
-                            "SNIP, then sparse training"}
+                            "SNIP, then sparse training", "GraSP, then sparse training"}
     macs = {k: v[1] for k, v in results.items()}
     # training at 10 % density from the start costs a small fraction of training dense first
     assert macs["static sparse from scratch"] < 0.2 * macs["dense → prune → fine-tune"]

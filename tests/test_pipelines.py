@@ -89,3 +89,11 @@ def test_ticket_is_the_initial_weights_at_the_largest_initial_magnitudes(data):
         largest = np.sort(np.argsort(-np.abs(w0), kind="stable")[:k])
         assert np.array_equal(topology.entry_keys(layer.W), largest)
         assert np.array_equal(layer.W.data, w0[largest])
+
+
+@pytest.mark.parametrize("criterion", ["snip", "grasp"])
+def test_prune_at_init_then_train(data, criterion):
+    model = dense(4)
+    history, acc, macs = pipelines.prune_at_init_then_train(model, data, 0.2, 3, criterion)
+    assert model.density == pytest.approx(0.2, abs=2e-3) and len(history) == 3
+    assert acc > 0.4 and macs > 0
