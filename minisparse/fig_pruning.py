@@ -54,50 +54,56 @@ def _neurons_to_remove(model, density):
 
 
 def _structured(merge):
-    def prune_neurons(model, density, calib):
+    def prune_neurons(model, density, ctx):
         for l, n in enumerate(_neurons_to_remove(model, density)):
             if merge:
                 structured.merge_similar_neurons(model, l, n)
             else:
-                structured.prune_low_variance(model, calib[0], l, n)
+                structured.prune_low_variance(model, ctx["X"], l, n)
     return prune_neurons
 
 
-def _movement(model, density, calib, data):
-    """Movement scores need fine-tuning: accumulate S over one epoch of SGD, then prune."""
-    tracker = first_order.MovementScore(model)
-    fit(model, SGD(model, lr=0.01, momentum=0.9), data, 1, verbose=False,
-                  after_step=lambda step, grads: tracker.update(grads))
-    pruning.prune_lowest(model, tracker.scores(), density=density)
-
-
 def _score(fn):
-    return lambda model, density, calib: pruning.prune_lowest(model, fn(model, *calib), density=density)
+    return lambda model, density, ctx: pruning.prune_lowest(model, fn(model, ctx["X"], ctx["y"]),
+                                                            density=density)
 
 
-METHODS = {   # name: (order, prune(model, density, (X, y) calibration batch))
-    "magnitude (per layer)": ("zeroth", lambda m, d, c: pruning.prune_lowest(
+METHODS = {   # name: (order, prune(model, density, ctx)); ctx: calibration X, y and movement scores
+    "magnitude (per layer)": ("zeroth", lambda m, d, ctx: pruning.prune_lowest(
         m, pruning.magnitude_score(m), density=d)),
-    "magnitude (global)": ("zeroth", lambda m, d, c: pruning.prune_lowest(
+    "magnitude (global)": ("zeroth", lambda m, d, ctx: pruning.prune_lowest(
         m, pruning.magnitude_score(m), density=d, scope="global")),
-    "random": ("zeroth", lambda m, d, c: pruning.prune_lowest(m, pruning.random_score(m, 0), density=d)),
+    "random": ("zeroth", lambda m, d, ctx: pruning.prune_lowest(m, pruning.random_score(m, 0), density=d)),
     "neuron similarity (structured)": ("zeroth", _structured(merge=True)),
     "activity (structured)": ("zeroth", _structured(merge=False)),
     "SNIP |g⊙w|": ("first", _score(first_order.snip_score)),
     "GraSP": ("first", _score(first_order.grasp_score)),
     "Taylor (accumulated)": ("first", _score(first_order.taylor_score)),
-    "movement": ("first", None),      # needs the training data: see _movement
+    "movement": ("first", lambda m, d, ctx: pruning.prune_lowest(m, ctx["movement"], density=d)),
     "OBD": ("second", _score(second_order.obd_score)),
-    "OBS (Fisher, per neuron)": ("second", lambda m, d, c: second_order.obs_prune(m, *c, density=d)),
-    "layer-wise OBS": ("second", lambda m, d, c: second_order.layerwise_obs_prune(m, c[0], density=d)),
+    "OBS (Fisher, per neuron)": ("second", lambda m, d, ctx: second_order.obs_prune(
+        m, ctx["X"], ctx["y"], density=d)),
+    "layer-wise OBS": ("second", lambda m, d, ctx: second_order.layerwise_obs_prune(m, ctx["X"], density=d)),
 }
 
 
-def prune_with(name, model, density, calib, data):
+def train_tracking_movement(model, data, epochs, rng=0):
+    """Train as ``pipelines.train`` does while accumulating movement scores S ← S − g ⊙ w.
+
+    Movement pruning (Sanh et al. 2020) scores how weights move while they are trained on the task;
+    on an already converged network one more epoch only moves them by SGD noise (S then has a
+    random sign and a size growing with |w|, and removing its lower half removes large weights:
+    measured at chance level even at 50 %), so the scores are gathered during the training itself.
+    """
+    tracker = first_order.MovementScore(model)
+    fit(model, SGD(model, lr=0.05, momentum=0.9), data, epochs, batch_size=100, rng=rng,
+        verbose=False, after_step=lambda step, grads: tracker.update(grads))
+    return tracker.scores()
+
+
+def prune_with(name, model, density, ctx):
     """Prune ``model`` in place with method ``name`` down to about ``density`` of its dense size."""
-    if name == "movement":
-        return _movement(model, density, calib, data)
-    return METHODS[name][1](model, density, calib)
+    return METHODS[name][1](model, density, ctx)
 
 
 def pruning_data(fast=False, rng=0):
@@ -105,16 +111,16 @@ def pruning_data(fast=False, rng=0):
     cfg = setting(fast)
     data = mnist_split(cfg["n_train"], rng)
     trained = SparseMLP.random(cfg["sizes"], density=1.0, rng=rng)
-    pipelines.train(trained, data, cfg["epochs"], rng=rng)
+    movement = train_tracking_movement(trained, data, cfg["epochs"], rng)
     total = trained.nnz
-    calib = (data.X_train[:cfg["calib"]], data.y_train[:cfg["calib"]])
+    ctx = {"X": data.X_train[:cfg["calib"]], "y": data.y_train[:cfg["calib"]], "movement": movement}
     out = {"dense": pipelines.accuracy_on_test(trained, data), "sparsities": cfg["sparsities"],
            "finetune_epochs": cfg["finetune"], "methods": {}}
     for name, (order, _) in METHODS.items():
         rows = {"order": order, "sparsity": [], "one_shot": [], "finetuned": []}
         for s in cfg["sparsities"]:
             model = copy.deepcopy(trained)
-            prune_with(name, model, 1 - s, calib, data)
+            prune_with(name, model, 1 - s, ctx)
             rows["sparsity"].append(1 - model.nnz / total)
             rows["one_shot"].append(pipelines.accuracy_on_test(model, data))
             pipelines.train(model, data, cfg["finetune"], lr=0.02, rng=rng)

@@ -13,16 +13,16 @@ def trained():
     X, y = make_teacher_data(n=600, n_features=30, n_classes=4, rng=0)
     data = stratified_split(X, y, rng=0)
     model = SparseMLP.random([30, 40, 20, 4], density=1.0, rng=0)
-    pipelines.train(model, data, 3)
-    return model, data
+    movement = fig_pruning.train_tracking_movement(model, data, 3)
+    return model, data, movement
 
 
 @pytest.mark.parametrize("name", list(fig_pruning.METHODS))
 def test_every_method_reaches_its_target_density(trained, name):
     model, data = copy.deepcopy(trained[0]), trained[1]
     total = model.nnz
-    calib = (data.X_train[:100], data.y_train[:100])
-    fig_pruning.prune_with(name, model, 0.2, calib, data)
+    ctx = {"X": data.X_train[:100], "y": data.y_train[:100], "movement": trained[2]}
+    fig_pruning.prune_with(name, model, 0.2, ctx)
     structured = "structured" in name                   # whole neurons: only about the target
     assert model.nnz / total == pytest.approx(0.2, abs=0.05 if structured else 2e-3)
     assert all(topology.is_canonical(layer.W) for layer in model.layers)

@@ -123,9 +123,9 @@ def test_grasp_by_hand():
     np.testing.assert_allclose(g, [-0.5, 0.5, -1.0], atol=1e-15)
     np.testing.assert_allclose(exact_linear_hessian(model, X) @ g, [-0.75, 0.75, -1.5], atol=1e-15)
     np.testing.assert_allclose(hessian_vector_product(model, X, y, [g])[0], [-0.75, 0.75, -1.5], atol=1e-8)
-    np.testing.assert_allclose(grasp_score(model, X, y)[0], [-0.75, 2.25, -1.5], atol=1e-8)
+    np.testing.assert_allclose(grasp_score(model, X, y, temperature=1.0)[0], [-0.75, 2.25, -1.5], atol=1e-8)
     # GraSP removes the HIGHEST S = 1.5 at (1, 0): our lowest score is that same entry
-    keep = grasp_prune(model, X, y, density=0.5)[0]
+    keep = grasp_prune(model, X, y, density=0.5, temperature=1.0)[0]
     np.testing.assert_array_equal(keep, [True, True, False])
 
 
@@ -145,7 +145,7 @@ def test_hg_matches_finite_difference_hessian(activation):
     Hg = fd_hessian(model, X, y) @ g
     assert rel_err(hessian_vector_product(model, X, y, split(g, model)), split(Hg, model)) < 1e-5
     expected = split(np.concatenate(before) * Hg, model)
-    assert rel_err(grasp_score(model, X, y), expected) < 1e-5
+    assert rel_err(grasp_score(model, X, y, temperature=1.0), expected) < 1e-5
     for w, layer in zip(before, model.layers):      # weights restored bit for bit
         np.testing.assert_array_equal(layer.W.data, w)
 
@@ -158,7 +158,27 @@ def test_grasp_prune_follows_the_reference_rule():
     k = model.nnz - round(0.3 * sum(l.shape[0] * l.shape[1] for l in model.layers))
     expected_keep = np.ones(S.size, dtype=bool)
     expected_keep[np.argsort(-S)[:k]] = False
-    np.testing.assert_array_equal(np.concatenate(grasp_prune(model, X, y, 0.3)), expected_keep)
+    np.testing.assert_array_equal(np.concatenate(grasp_prune(model, X, y, 0.3, temperature=1.0)),
+                                  expected_keep)
+
+
+def test_grasp_with_temperature_is_the_softened_loss_formula():
+    """θ ⊙ H_T g_T for L_T(θ) = CE(Z/T): the chain rule through a copy whose last layer is θ/T."""
+    import copy
+    T = 200.0
+    model, X, y = toy(8, activation="tanh")
+    scaled = copy.deepcopy(model)
+    scaled.layers[-1].W.data /= T
+    scaled.layers[-1].b /= T
+    J = np.concatenate([np.full(layer.nnz, 1.0 / T if l == len(model.layers) - 1 else 1.0)
+                        for l, layer in enumerate(model.layers)])
+    g_T = J * np.concatenate([g.dW for g in scaled.loss_and_grads(X, y)[1]])     # ∂L_T/∂θ
+    H_T = J[:, None] * fd_hessian(scaled, X, y) * J[None, :]                      # ∂²L_T/∂θ²
+    theta = np.concatenate([layer.W.data for layer in model.layers])
+    expected = split(theta * (H_T @ g_T), model)
+    assert rel_err(grasp_score(model, X, y, temperature=T), expected) < 1e-5
+    assert rel_err(grasp_score(model, X, y), expected) < 1e-5                     # T = 200 by default
+    assert rel_err(grasp_score(model, X, y, temperature=1.0), expected) > 0.1     # and T matters
 
 
 # ---------------------------------------------------------------- Taylor and movement
