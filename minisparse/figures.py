@@ -95,32 +95,31 @@ FIGURES = {
 }
 
 
-def save_figure(fig, path):
-    """Write a PNG atomically: to a temporary file beside ``path``, then renamed onto it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png.tmp", dir=folder)
+def atomic_write(path, write, binary=True):
+    """Call ``write(f)`` on a temporary file beside ``path``, then rename it onto ``path``: no
+    half-written file is ever left, on error or interrupt. The file gets the usual mode (umask)."""
+    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=110)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes the file owner-only; use the usual mode
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes the file owner-only
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def save_figure(fig, path):
+    """Write a PNG atomically."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
 
 
 def save_json(data, path):
     """Write a figure's numbers beside its PNG (arrays as lists), atomically."""
-    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: json.dump(data, f, indent=1, default=lambda o: o.tolist()
+                                           if hasattr(o, "tolist") else str(o)), binary=False)
 
 
 def make(name, out_dir="figures", fast=False):
