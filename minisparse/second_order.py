@@ -37,8 +37,13 @@ def softmax_factor(P):
     return (np.eye(C) - P[:, :, None]) * np.sqrt(P)[:, None, :]     # S[b, r, c] = (δ_rc − p_r)·√p_c
 
 
-def _h_gauss_newton(model, cache, y):
-    """h^l[b, j] = Σ_c (J_bᵀ S_b)[j, c]²: the C columns of S back-propagated like dZ.   # [(B, n_l)]"""
+def gauss_newton_curvature(model, cache, y):
+    """h^l[b, j] = Σ_c (J_bᵀ S_b)[j, c]²: the C columns of S back-propagated like dZ.   # [(B, n_l)]
+
+    The per-sample Gauss–Newton curvature of each layer's pre-activations (``y`` is unused: the
+    softmax cross-entropy's Hessian in the logits, diag(p) − ppᵀ, does not depend on the labels).
+    Growth by curvature (``minisparse.growth``) reuses it at inactive positions.
+    """
     B, C = cache[-1][1].shape
     V = np.moveaxis(softmax_factor(losses.softmax(cache[-1][1])), 2, 0)     # (C, B, C): column c of S
     h = [None] * len(model.layers)
@@ -84,7 +89,7 @@ def _h_exact(model, cache, y):
     return [np.concatenate(p) for p in zip(*parts)]
 
 
-METHODS = {"gauss_newton": _h_gauss_newton, "exact": _h_exact}
+METHODS = {"gauss_newton": gauss_newton_curvature, "exact": _h_exact}
 
 
 def hessian_diagonal(model, X, y, method="gauss_newton", bias=False):
