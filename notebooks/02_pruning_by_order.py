@@ -942,7 +942,7 @@ for name in ("pruning_by_order.png", "prune_vs_scratch.png"):
 # | the Hessian-vector product by central differences | `first_order.hessian_vector_product` |
 # | movement and Taylor accumulation per step | `first_order.TaylorScore.update`, `first_order.MovementScore.update` |
 # | momentum thresholds and candidates | `first_order.MomentumPruner.layer_thresholds`, `first_order.MomentumPruner.candidates` |
-# | the diagonal Hessian backward pass (h per layer) | `second_order._h_gauss_newton`, `second_order._h_exact_chunk` |
+# | the diagonal Hessian backward pass (h per layer) | `second_order.gauss_newton_curvature`, `second_order._h_exact_chunk` |
 # | OBS per-neuron blocks and the joint update | `second_order._block_scores`, `second_order._block_prune` |
 # | the IMP loop and the rewind | `pipelines.lottery_ticket`, `pipelines.rewind` |
 #
