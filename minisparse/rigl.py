@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import DivergenceError, check_fraction, check_rng, check_X, check_y
+from .checks import DivergenceError, check_fraction, check_rng
 from .cost import step_macs
 from .diagnostics import EverActive, TopologyLog, topology_change
 from .growth import gradient_score, grow_highest
@@ -42,7 +42,7 @@ from .optim import SGD
 from .pruning import lowest_k
 from .schedules import cosine_decay, is_update_step
 from .topology import entry_keys, is_canonical, prune
-from .train import EXPLODED, History, evaluate, minibatches, progress_line, train_step
+from .train import EXPLODED, History, checked_data, evaluate, minibatches, progress_line, train_step
 
 
 class RigLUpdate(NamedTuple):
@@ -124,17 +124,6 @@ def rigl_steps(n_train, batch_size, epochs, t_end_frac=0.75):
     return total, int(check_fraction(t_end_frac, "t_end_frac") * total)
 
 
-def _arrays(model, data):
-    """Checked training arrays and the non-empty evaluation splits {'val': (X, y), 'test': (X, y)}."""
-    X = check_X(data.X_train, model.n_in, "X_train").astype(model.dtype, copy=False)
-    y = check_y(data.y_train, model.n_classes, len(X), "y_train")
-    splits = {k: (check_X(getattr(data, f"X_{k}"), model.n_in, f"X_{k}"),
-                  check_y(getattr(data, f"y_{k}"), model.n_classes, name=f"y_{k}"))
-              for k in ("val", "test") if getattr(data, f"y_{k}", None) is not None
-              and len(getattr(data, f"y_{k}"))}
-    return X, y, splits
-
-
 def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=0.1, momentum=0.9,
                nesterov=False, weight_decay=1e-4, batch_size=100, rng=0, verbose=True,
                reset_regrown=True):
@@ -150,7 +139,7 @@ def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=
     loss and the update step's MACs ('dense' = Σ_l B·n_in·n_out, the dense gradient).
     """
     rng = check_rng(rng)
-    X, y, splits = _arrays(model, data)
+    X, y, splits = checked_data(model, data)
     optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     _, t_end = rigl_steps(len(y), batch_size, epochs, t_end_frac)
     history, log, ever = History(), TopologyLog(), EverActive(model)

@@ -27,14 +27,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_rng, check_X, check_y
+from .checks import check_rng
 from .diagnostics import EverActive, TopologyLog
 from .growth import grow_random
 from .optim import SGD
 from .pruning import set_keep_mask
 from .schedules import is_epoch_update
 from .topology import entry_keys, prune
-from .train import History, evaluate, progress_line, run_epoch
+from .train import History, checked_data, evaluate, progress_line, run_epoch
 
 
 def small_normal(n, rng):
@@ -71,18 +71,6 @@ def set_update(model, zeta, rng, optimizer=None, init=small_normal):
     return rewires
 
 
-def _arrays(model, data):
-    """(X_train, y_train, {'val': (X, y), 'test': (X, y)}) checked against the model; empty parts left out."""
-    X = check_X(data.X_train, model.n_in, "X_train").astype(model.dtype, copy=False)
-    y = check_y(data.y_train, model.n_classes, len(X), "y_train")
-    splits = {}
-    for k in ("val", "test"):
-        Xk, yk = getattr(data, f"X_{k}", None), getattr(data, f"y_{k}", None)
-        if Xk is not None and len(yk):
-            splits[k] = (check_X(Xk, model.n_in, f"X_{k}"), check_y(yk, model.n_classes, name=f"y_{k}"))
-    return X, y, splits
-
-
 def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay=2e-4, batch_size=100,
               rng=0, verbose=True, init=small_normal):
     """Train ``model`` with SET: an epoch of SGD, log it, then :func:`set_update` unless it was the last
@@ -96,7 +84,7 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
     columns, one entry per update (``epochs − 1`` of them).
     """
     rng = check_rng(rng)
-    X, y, splits = _arrays(model, data)
+    X, y, splits = checked_data(model, data)
     optimizer = SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay)
     history, log, ever_active = History(), TopologyLog(), EverActive(model)
     moved, step = [0.0] * len(model.layers), 0

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_fraction, check_rng, check_X, check_y
+from .checks import check_fraction, check_rng
 from .cost import epoch_macs
 from .diagnostics import EverActive, TopologyLog
 from .growth import grow_highest, momentum_score
@@ -44,7 +44,7 @@ from .optim import SGD
 from .pruning import lowest_k
 from .schedules import is_epoch_update, sparse_momentum_prune_rate
 from .topology import prune
-from .train import History, evaluate, minibatches, progress_line, train_step
+from .train import History, checked_data, evaluate, minibatches, progress_line, train_step
 
 
 class LayerUpdate(NamedTuple):
@@ -158,11 +158,7 @@ def train_sparse_momentum(model, data, epochs, prune_rate=0.5, lr=0.1, momentum=
     ever-active rate.
     """
     rng = check_rng(rng)
-    X = check_X(data.X_train, model.n_in, "X_train").astype(model.dtype, copy=False)
-    y = check_y(data.y_train, model.n_classes, len(X), "y_train")
-    splits = {k: (check_X(getattr(data, f"X_{k}"), model.n_in, f"X_{k}"),
-                  check_y(getattr(data, f"y_{k}"), model.n_classes, name=f"y_{k}"))
-              for k in ("val", "test") if len(getattr(data, f"y_{k}", ()))}
+    X, y, splits = checked_data(model, data)
     opt = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
               dense_momentum=True)
     history, log, ever_active, step = History(), TopologyLog(), EverActive(model), 0

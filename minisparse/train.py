@@ -91,7 +91,7 @@ def run_epoch(model, optimizer, X, y, batch_size, rng, dense=False, after_step=N
 
     ``after_step(step, grads)`` runs after each optimizer step (``step`` counts from ``step0``).
     """
-    losses, correct, step = [], 0, step0
+    losses, step = [], step0
     for idx in minibatches(len(y), batch_size, rng):
         loss, grads = train_step(model, optimizer, X[idx], y[idx], dense=dense)
         losses.append(loss * len(idx))
@@ -99,6 +99,19 @@ def run_epoch(model, optimizer, X, y, batch_size, rng, dense=False, after_step=N
         if after_step is not None:
             after_step(step, grads)
     return float(np.sum(losses) / len(y)), step
+
+
+def checked_data(model, data):
+    """(X_train, y_train, {'val': (X, y), 'test': (X, y)}) checked against the model (shapes, labels,
+    finite values); empty evaluation parts are left out. Every training loop starts with it."""
+    X = check_X(data.X_train, model.n_in, "X_train").astype(model.dtype, copy=False)
+    y = check_y(data.y_train, model.n_classes, len(X), "y_train")
+    splits = {}
+    for k in ("val", "test"):
+        Xk, yk = getattr(data, f"X_{k}", None), getattr(data, f"y_{k}", None)
+        if Xk is not None and yk is not None and len(yk):
+            splits[k] = (check_X(Xk, model.n_in, f"X_{k}"), check_y(yk, model.n_classes, name=f"y_{k}"))
+    return X, y, splits
 
 
 def fit(model, optimizer, data, epochs, batch_size=100, rng=0, verbose=True, dense=False,
@@ -110,12 +123,7 @@ def fit(model, optimizer, data, epochs, batch_size=100, rng=0, verbose=True, den
     place where an epoch-wise topology update (SET, Sparse Momentum, CTRE) plugs in.
     """
     rng = check_rng(rng)
-    X = check_X(data.X_train, model.n_in, "X_train").astype(model.dtype, copy=False)
-    y = check_y(data.y_train, model.n_classes, len(X), "y_train")
-    splits = {k: (check_X(getattr(data, f"X_{k}"), model.n_in, f"X_{k}"),
-                  check_y(getattr(data, f"y_{k}"), model.n_classes, name=f"y_{k}"))
-              for k in ("val", "test") if getattr(data, f"X_{k}", None) is not None
-              and len(getattr(data, f"y_{k}"))}
+    X, y, splits = checked_data(model, data)
     history, step = History(), 0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()

@@ -1,7 +1,6 @@
 """The pruning figures' data functions: every method reaches its target, P2 accounts its cost."""
 import copy
 
-import numpy as np
 import pytest
 
 from minisparse import SparseMLP, fig_pruning, pipelines, topology
