@@ -8,13 +8,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from . import fig_pruning
 from .datasets import Split, load_dataset, make_random_data
+from .serialize import atomic_write
 from .static import train_static
 
 
@@ -93,22 +93,6 @@ FIGURES = {
                          fig_pruning.scratch_vs_prune_data, fig_pruning.scratch_vs_prune_plot,
                          "prune_vs_scratch.png"),
 }
-
-
-def atomic_write(path, write, binary=True):
-    """Call ``write(f)`` on a temporary file beside ``path``, then rename it onto ``path``: no
-    half-written file is ever left, on error or interrupt. The file gets the usual mode (umask)."""
-    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes the file owner-only
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def save_figure(fig, path):

@@ -59,20 +59,16 @@ def model_arrays(model, optimizer=None):
     return out
 
 
-def save(path, model, optimizer=None):
-    """Write ``model`` (and ``optimizer``) to one .npz file; return the path written (ends in .npz).
-
-    Atomic: the arrays go to a temporary file in the same directory, which is flushed, fsync'ed and
-    then renamed onto ``path``. On any exception (KeyboardInterrupt too) the temporary file is removed
-    and an existing file at ``path`` is left untouched.
-    """
-    path = npz_path(path)
-    arrays = model_arrays(model, optimizer)
-    tmp = tempfile.NamedTemporaryFile(delete=False, dir=os.path.dirname(os.path.abspath(path)),
+def atomic_write(path, write, binary=True):
+    """Call ``write(f)`` on a temporary file beside ``path``, flush and fsync it, then rename it onto
+    ``path``. On any exception (KeyboardInterrupt too) the temporary file is removed and an existing
+    file at ``path`` is left untouched: no half-written file, ever. The file gets the usual mode."""
+    tmp = tempfile.NamedTemporaryFile("wb" if binary else "w", delete=False,
+                                      dir=os.path.dirname(os.path.abspath(path)),
                                       prefix=os.path.basename(path) + ".", suffix=".tmp")
     try:
         with tmp:
-            np.savez(tmp, allow_pickle=False, **arrays)
+            write(tmp)
             tmp.flush()
             os.fsync(tmp.fileno())
         umask = os.umask(0o022)
@@ -83,6 +79,14 @@ def save(path, model, optimizer=None):
         with contextlib.suppress(OSError):
             os.unlink(tmp.name)
         raise
+
+
+def save(path, model, optimizer=None):
+    """Write ``model`` (and ``optimizer``) to one .npz file, atomically (:func:`atomic_write`);
+    return the path written (ends in .npz)."""
+    path = npz_path(path)
+    arrays = model_arrays(model, optimizer)
+    atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
     return path
 
 
