@@ -1,0 +1,52 @@
+"""``python -m minisparse train``: every method runs, saves its history and model, refuses bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minisparse import cli, serialize
+
+
+@pytest.mark.parametrize("method", ["dense", "static", "set", "rigl", "sparse_momentum"])
+def test_every_method_trains_and_saves(method, tmp_path, capsys):
+    out = tmp_path / method
+    code = cli.main(["train", "--method", method, "--data", "teacher", "--density", "0.2",
+                     "--hidden", "32", "--epochs", "2", "--out", str(out)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 2 and "test accuracy" in lines[-1]
+    saved = json.loads((out / "history.json").read_text())
+    assert saved["method"] == method and len(saved["history"]) == 2
+    model, _ = serialize.load(out / "model.npz")
+    assert model.density == pytest.approx(saved["density"])
+    if method == "dense":
+        assert model.density == 1.0
+    else:
+        assert model.density == pytest.approx(0.2, rel=0.05)
+    assert code == 0
+
+
+def test_set_takes_an_epsilon(tmp_path):
+    cli.main(["train", "--method", "set", "--data", "teacher", "--epsilon", "3", "--hidden", "16",
+              "--epochs", "1", "--out", str(tmp_path), "--quiet"])
+    widths = json.loads((tmp_path / "history.json").read_text())["sizes"]
+    expected = sum(min(round(3 * (a + b)), a * b) for a, b in zip(widths[:-1], widths[1:]))
+    model, _ = serialize.load(tmp_path / "model.npz")
+    assert model.nnz == expected                 # nnz = ε(n_in + n_out) per layer, capped at dense
+
+
+def test_bad_density_and_method_are_refused():
+    with pytest.raises(SystemExit, match=r"\(0, 1\]"):
+        cli.main(["train", "--method", "rigl", "--data", "teacher", "--density", "1.5"])
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--method", "banana"])
+
+
+def test_module_entry_point(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "minisparse", "train", "--method", "static", "--data",
+                             "teacher", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path), "--quiet"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and (tmp_path / "model.npz").exists()
+    assert np.isfinite(json.loads((tmp_path / "history.json").read_text())["history"][0]["loss"])
