@@ -12,7 +12,8 @@ What is dense. ``SGD(dense_momentum=True)`` keeps V (n_in, n_out) over all posit
 every step from the dense gradient G = A_prevᵀ dZ: O(B·n_in·n_out) multiply-adds per step, whatever
 the density (the 'dense' MACs in the history rows), on top of the O(B·nnz) sparse work. Pruned
 weights keep their velocity; a grown weight starts at 0 *with* its accumulated v, so its next step
-is −η(μv + g) (Nesterov): the "head start". Scoring (4) reads |V| over the layer: O(n_in·n_out).
+is −η(μv + g) with plain momentum, −η(g + μ(μv + g)) with Nesterov (the default): the "head
+start". Scoring (4) reads |V| over the layer: O(n_in·n_out).
 
 Differences from the reference code (TimDettmers/sparse_learning, ``sparselearning/core.py``):
 - Rounding and overflow. The reference asks ⌈s_l·(K + adjusted_growth)⌉ per layer, caps at 0.99 of
