@@ -42,7 +42,7 @@ from .optim import SGD
 from .pruning import lowest_k
 from .schedules import cosine_decay, is_update_step
 from .topology import entry_keys, is_canonical, prune
-from .train import EXPLODED, History, checked_data, evaluate, minibatches, progress_line, train_step
+from .train import EXPLODED, History, checked_data, epoch_row, minibatches, progress_line, train_step
 
 
 class RigLUpdate(NamedTuple):
@@ -147,26 +147,26 @@ def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=
     step = 0
     for epoch in range(1, epochs + 1):
         start, W_start, loss_sum = time.perf_counter(), [layer.W for layer in model.layers], 0.0
+        macs = {"sparse": 0, "dense": 0}
         for idx in minibatches(len(y), batch_size, rng):
             step += 1
             before = [layer.W for layer in model.layers]
             loss, update = rigl_step(model, optimizer, X[idx], y[idx], step, delta_t, t_end, alpha,
                                      reset_regrown)
             loss_sum += loss * len(idx)
+            step_cost = step_macs(model, len(idx), dense_layers=all_layers if update else ())
+            macs = {k: macs[k] + step_cost[k] for k in macs}
             if update is not None:
-                log.record(model, before, step=step, epoch=epoch, ever_active=ever,
-                           macs=step_macs(model, len(idx), dense_layers=all_layers),
+                log.record(model, before, step=step, epoch=epoch, ever_active=ever, macs=step_cost,
                            extra=dict(drop_fraction=update.drop_fraction, loss=update.loss,
                                       k=[d.size for d in update.dropped],
                                       regrown=[np.intersect1d(d, g).size
                                                for d, g in zip(update.dropped, update.grown)]))
         seconds = time.perf_counter() - start
         moved = sum(topology_change(W0, layer.W).moved for W0, layer in zip(W_start, model.layers))
-        row = dict(epoch=epoch, loss=loss_sum / len(y), train_acc=evaluate(model, X, y)[1], step=step,
-                   density=[layer.density for layer in model.layers], nnz=model.nnz, seconds=seconds,
-                   updates=len(log), moved=moved, moved_fraction=moved / model.nnz, ever_active=ever.rate)
-        for k, (Xk, yk) in splits.items():
-            row[f"{k}_loss"], row[f"{k}_acc"] = evaluate(model, Xk, yk)
+        row = epoch_row(model, X, y, splits, epoch, loss_sum / len(y), step, seconds, macs,
+                        updates=len(log), moved=moved, moved_fraction=moved / model.nnz,
+                        ever_active=ever.rate)
         history.append(**row)
         if verbose:
             print(f"{progress_line(row, epochs)}  updates {len(log)}  moved {moved:g}  "

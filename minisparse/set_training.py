@@ -34,7 +34,8 @@ from .optim import SGD
 from .pruning import set_keep_mask
 from .schedules import is_epoch_update
 from .topology import entry_keys, prune
-from .train import History, checked_data, evaluate, progress_line, run_epoch
+from .cost import epoch_macs
+from .train import History, checked_data, epoch_row, progress_line, run_epoch
 
 
 def small_normal(n, rng):
@@ -91,11 +92,8 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step)
-        row = dict(epoch=epoch, loss=loss, train_acc=evaluate(model, X, y)[1], step=step,
-                   density=[layer.density for layer in model.layers], nnz=model.nnz,
-                   seconds=time.perf_counter() - start, moved=moved, ever_active=ever_active.rate)
-        for k, (Xk, yk) in splits.items():
-            row[f"{k}_loss"], row[f"{k}_acc"] = evaluate(model, Xk, yk)
+        row = epoch_row(model, X, y, splits, epoch, loss, step, time.perf_counter() - start,
+                        epoch_macs(model, len(y), batch_size), moved=moved, ever_active=ever_active.rate)
         history.append(**row)
         if verbose:
             print(f"{progress_line(row, epochs)}  moved {sum(moved):g}  ever-active {row['ever_active']:.3f}",

@@ -45,7 +45,7 @@ from .optim import SGD
 from .pruning import lowest_k
 from .schedules import is_epoch_update, sparse_momentum_prune_rate
 from .topology import prune
-from .train import History, checked_data, evaluate, minibatches, progress_line, train_step
+from .train import History, checked_data, epoch_row, minibatches, progress_line, train_step
 
 
 class LayerUpdate(NamedTuple):
@@ -137,15 +137,6 @@ def sparse_momentum_update(model, optimizer, prune_rate):
             for s, b, a, layer in zip(shares, before, after_prune, model.layers)]
 
 
-def _epoch_row(model, X, y, splits, epoch, loss, step, seconds, macs):
-    row = dict(epoch=epoch, loss=loss, train_acc=evaluate(model, X, y)[1], step=step,
-               density=[layer.density for layer in model.layers], nnz=model.nnz, seconds=seconds,
-               macs_sparse=macs["sparse"], macs_dense=macs["dense"])
-    for k, (Xk, yk) in splits.items():
-        row[f"{k}_loss"], row[f"{k}_acc"] = evaluate(model, Xk, yk)
-    return row
-
-
 def train_sparse_momentum(model, data, epochs, prune_rate=0.5, lr=0.1, momentum=0.9, nesterov=True,
                           weight_decay=5e-4, batch_size=100, rng=0, verbose=True):
     """Train ``model`` in place with Sparse Momentum; return ``(history, log)``.
@@ -171,8 +162,8 @@ def train_sparse_momentum(model, data, epochs, prune_rate=0.5, lr=0.1, momentum=
             loss, _ = train_step(model, opt, X[idx], y[idx], dense=True)    # G and V: dense
             losses.append(loss * len(idx))
             step += 1
-        row = _epoch_row(model, X, y, splits, epoch, float(np.sum(losses) / len(y)), step,
-                         time.perf_counter() - start, macs)
+        row = epoch_row(model, X, y, splits, epoch, float(np.sum(losses) / len(y)), step,
+                        time.perf_counter() - start, macs, ever_active=ever_active.rate)
         history.append(**row)
         if verbose:
             print(progress_line(row, epochs), flush=True)

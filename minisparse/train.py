@@ -11,6 +11,8 @@ import time
 import numpy as np
 
 from .checks import DivergenceError, check_rng, check_X, check_y
+from .cost import epoch_macs
+from .diagnostics import dead_neurons
 from .losses import log_softmax
 
 
@@ -101,6 +103,20 @@ def run_epoch(model, optimizer, X, y, batch_size, rng, dense=False, after_step=N
     return float(np.sum(losses) / len(y)), step
 
 
+def epoch_row(model, X, y, splits, epoch, loss, step, seconds, macs=None, **extra):
+    """One History row: epoch, training loss, accuracies (train, and each split's loss and accuracy),
+    density per layer, nnz, dead hidden neurons per layer (no input or no output connection: O(nnz)),
+    seconds, the epoch's multiply-adds split into sparse and dense work, and what the method adds."""
+    macs = macs or {"sparse": 0, "dense": 0}
+    row = dict(epoch=epoch, loss=loss, train_acc=evaluate(model, X, y)[1], step=step,
+               density=[layer.density for layer in model.layers], nnz=model.nnz,
+               dead=[d["counts"]["dead"] for d in dead_neurons(model)], seconds=seconds,
+               macs_sparse=macs["sparse"], macs_dense=macs["dense"], **extra)
+    for k, (Xk, yk) in splits.items():
+        row[f"{k}_loss"], row[f"{k}_acc"] = evaluate(model, Xk, yk)
+    return row
+
+
 def checked_data(model, data):
     """(X_train, y_train, {'val': (X, y), 'test': (X, y)}) checked against the model (shapes, labels,
     finite values); empty evaluation parts are left out. Every training loop starts with it."""
@@ -129,11 +145,8 @@ def fit(model, optimizer, data, epochs, batch_size=100, rng=0, verbose=True, den
         start = time.perf_counter()
         loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, dense, after_step, step)
         seconds = time.perf_counter() - start
-        row = dict(epoch=epoch, loss=loss, train_acc=evaluate(model, X, y)[1], step=step,
-                   density=[layer.density for layer in model.layers], nnz=model.nnz,
-                   seconds=seconds)
-        for k, (Xk, yk) in splits.items():
-            row[f"{k}_loss"], row[f"{k}_acc"] = evaluate(model, Xk, yk)
+        macs = epoch_macs(model, len(y), batch_size, range(len(model.layers)) if dense else ())
+        row = epoch_row(model, X, y, splits, epoch, loss, step, seconds, macs)
         history.append(**row)
         if verbose:
             print(progress_line(row, epochs), flush=True)

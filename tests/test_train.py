@@ -112,3 +112,27 @@ def test_exploding_but_finite_loss_raises(teacher):
     model.layers[-1].W.data *= 1e4           # logits of order 1e4: finite, but far past any sane loss
     with pytest.raises(DivergenceError, match="uniform guess"):
         fit(model, SGD(model, lr=1e-9), teacher, epochs=1, verbose=False)
+
+
+def test_every_loop_logs_density_dead_neurons_and_the_split_multiply_adds(teacher):
+    """The diagnostics issue 4 asks of every method, in every History row."""
+    from minisparse.rigl import train_rigl
+    from minisparse.set_training import train_set
+    from minisparse.sparse_momentum import train_sparse_momentum
+    runs = {
+        "static": fit(m := SparseMLP.random([20, 24, 16, 4], density=0.3, rng=0), SGD(m, lr=0.05),
+                      teacher, 2, verbose=False),
+        "set": train_set(SparseMLP.random([20, 24, 16, 4], topology="erdos_renyi", epsilon=3, rng=0),
+                         teacher, 2, verbose=False)[0],
+        "rigl": train_rigl(SparseMLP.random([20, 24, 16, 4], density=0.3, topology="erk", rng=0),
+                           teacher, 2, delta_t=5, verbose=False)[0],
+        "sparse_momentum": train_sparse_momentum(SparseMLP.random([20, 24, 16, 4], density=0.3, rng=0),
+                                                 teacher, 2, verbose=False)[0],
+    }
+    for name, history in runs.items():
+        row = history.rows[-1]
+        assert len(row["density"]) == 3 and len(row["dead"]) == 2, name
+        assert row["macs_sparse"] > 0, name
+        assert (row["macs_dense"] > 0) == (name in ("rigl", "sparse_momentum")), name
+        if name != "static":
+            assert 0 < row["ever_active"] <= 1, name
