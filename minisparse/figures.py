@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import fig_pruning
+from . import fig_dst, fig_pruning
 from .datasets import Split, load_dataset, make_random_data
 from .serialize import atomic_write
 from .static import train_static
@@ -92,6 +92,19 @@ FIGURES = {
     "prune_vs_scratch": ("dense → prune → fine-tune vs sparse from scratch, with multiply-adds",
                          fig_pruning.scratch_vs_prune_data, fig_pruning.scratch_vs_prune_plot,
                          "prune_vs_scratch.png"),
+    "rigl_update": ("F1: one real RigL update on a tiny net, with the drop schedule",
+                    fig_dst.rigl_update_data, fig_dst.rigl_update_plot, "f1_rigl_update.png"),
+    "sparse_momentum_update": ("F2: one real Sparse Momentum update on LeNet-300-100",
+                               fig_dst.sparse_momentum_update_data, fig_dst.sparse_momentum_update_plot,
+                               "f2_sparse_momentum_update.png"),
+    "dst_accuracy": ("F3: accuracy vs weights kept, dense/static/SET/RigL/Sparse Momentum",
+                     fig_dst.dst_accuracy_data, fig_dst.dst_accuracy_plot, "f3_dst_accuracy.png"),
+    "dst_dead_neurons": ("dead hidden neurons per epoch, per method",
+                         fig_dst.dst_dead_neurons_data, fig_dst.dst_dead_neurons_plot, "dst_dead_neurons.png"),
+    "dst_out_degree": ("input-pixel out-degree maps at start and end, per method",
+                       fig_dst.dst_out_degree_data, fig_dst.dst_out_degree_plot, "dst_out_degree.png"),
+    "sm_sensitivity": ("Sparse Momentum accuracy vs prune rate and momentum",
+                       fig_dst.sm_sensitivity_data, fig_dst.sm_sensitivity_plot, "sm_sensitivity.png"),
 }
 
 
