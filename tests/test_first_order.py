@@ -12,10 +12,11 @@ from minisparse.masked import MaskedMLP
 from minisparse.mlp import Grad
 from minisparse.topology import entry_keys, from_positions, grow, is_canonical, prune
 
+from helpers import rel_err, toy as _toy
 
-def rel_err(a, b):
-    a, b = np.concatenate(a), np.concatenate(b)
-    return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
+
+def toy(seed=0, sizes=(6, 7, 5, 4), density=0.6, activation="tanh", B=8):
+    return _toy(seed, sizes, density, activation, B)
 
 
 def tiny():
@@ -27,14 +28,6 @@ def tiny():
     W = from_positions([0, 0, 1], [0, 1, 0], [1.0, 3.0, 1.0], (2, 2))
     model = SparseMLP([SparseLinear(W, np.zeros(2), "linear")])
     return model, np.array([[1.0, 2.0]]), np.array([0])
-
-
-def toy(seed=0, sizes=(6, 7, 5, 4), density=0.6, activation="tanh", B=8):
-    rng = np.random.default_rng(seed)
-    model = SparseMLP.random(list(sizes), density=density, activation=activation, rng=rng)
-    for layer in model.layers:
-        layer.b[:] = rng.standard_normal(layer.b.size) * 0.1
-    return model, rng.standard_normal((B, sizes[0])), rng.integers(0, sizes[-1], B)
 
 
 def dense_grads_at_active(model, X, y):

@@ -5,12 +5,13 @@ import pytest
 from minisparse import SparseMLP, activations, losses, topology
 from minisparse.layer import SparseLinear, sampled_product
 
+from helpers import rel_err, toy as _toy
+
+
+def toy(seed=0, sizes=(6, 7, 5, 4), density=0.5, activation="relu", B=5):
+    return _toy(seed, sizes, density, activation, B)
+
 H = 1e-6
-
-
-def rel_err(a, b):
-    """‖a − b‖ / max(‖a‖, ‖b‖): the relative error of a whole gradient array."""
-    return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
 
 
 def numeric_grad(f, x, h=H):
@@ -26,16 +27,6 @@ def numeric_grad(f, x, h=H):
         flat[k] = old
         g[k] = (up - down) / (2 * h)
     return g.reshape(x.shape)
-
-
-def toy(seed=0, sizes=(6, 7, 5, 4), density=0.5, activation="relu", B=5):
-    rng = np.random.default_rng(seed)
-    model = SparseMLP.random(list(sizes), density=density, activation=activation, rng=rng)
-    for layer in model.layers:
-        layer.b[:] = rng.standard_normal(layer.b.size) * 0.1
-    X = rng.standard_normal((B, sizes[0]))
-    y = rng.integers(0, sizes[-1], B)
-    return model, X, y
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "linear"])

@@ -8,19 +8,11 @@ import scipy.sparse as sp
 from minisparse import SGD, SparseMLP, losses, pruning, second_order, topology
 from minisparse.layer import SparseLinear
 
-
-def rel_err(a, b):
-    return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
+from helpers import rel_err, toy as _toy
 
 
 def toy(seed=0, sizes=(5, 6, 4, 3), density=0.6, activation="relu", B=4):
-    rng = np.random.default_rng(seed)
-    model = SparseMLP.random(list(sizes), density=density, activation=activation, rng=rng)
-    for layer in model.layers:
-        layer.b[:] = rng.standard_normal(layer.b.size) * 0.1
-    X = rng.standard_normal((B, sizes[0]))
-    y = rng.integers(0, sizes[-1], B)
-    return model, X, y
+    return _toy(seed, sizes, density, activation, B)
 
 
 def second_differences(model, X, y, h=1e-4):

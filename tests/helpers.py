@@ -1,0 +1,22 @@
+"""Small builders and measures shared by the gradient tests."""
+import numpy as np
+
+from minisparse import SparseMLP
+
+
+def rel_err(a, b):
+    """‖a − b‖ / max(‖a‖, ‖b‖): the relative error of a whole array (lists of arrays are joined)."""
+    if isinstance(a, list):
+        a, b = np.concatenate(a), np.concatenate(b)
+    return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
+
+
+def toy(seed, sizes, density, activation, B):
+    """A small sparse MLP with random biases, and a random batch (X, y) for it."""
+    rng = np.random.default_rng(seed)
+    model = SparseMLP.random(list(sizes), density=density, activation=activation, rng=rng)
+    for layer in model.layers:
+        layer.b[:] = rng.standard_normal(layer.b.size) * 0.1
+    X = rng.standard_normal((B, sizes[0]))
+    y = rng.integers(0, sizes[-1], B)
+    return model, X, y
