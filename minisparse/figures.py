@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import fig_dst, fig_pruning
+from . import fig_dst, fig_dst_extras, fig_pruning
 from .datasets import Split, load_dataset, make_random_data
 from .serialize import atomic_write
 from .static import train_static
@@ -100,11 +100,11 @@ FIGURES = {
     "dst_accuracy": ("F3: accuracy vs weights kept, dense/static/SET/RigL/Sparse Momentum",
                      fig_dst.dst_accuracy_data, fig_dst.dst_accuracy_plot, "f3_dst_accuracy.png"),
     "dst_dead_neurons": ("dead hidden neurons per epoch, per method",
-                         fig_dst.dst_dead_neurons_data, fig_dst.dst_dead_neurons_plot, "dst_dead_neurons.png"),
+                         fig_dst_extras.dst_dead_neurons_data, fig_dst_extras.dst_dead_neurons_plot, "dst_dead_neurons.png"),
     "dst_out_degree": ("input-pixel out-degree maps at start and end, per method",
-                       fig_dst.dst_out_degree_data, fig_dst.dst_out_degree_plot, "dst_out_degree.png"),
+                       fig_dst_extras.dst_out_degree_data, fig_dst_extras.dst_out_degree_plot, "dst_out_degree.png"),
     "sm_sensitivity": ("Sparse Momentum accuracy vs prune rate and momentum",
-                       fig_dst.sm_sensitivity_data, fig_dst.sm_sensitivity_plot, "sm_sensitivity.png"),
+                       fig_dst_extras.sm_sensitivity_data, fig_dst_extras.sm_sensitivity_plot, "sm_sensitivity.png"),
 }
 
 
@@ -138,8 +138,9 @@ def main(argv=None):
     parser.add_argument("--out", default="figures", help="output folder (default: ./figures)")
     args = parser.parse_args(argv)
     if args.list:
-        for name, (title, *_ , filename) in FIGURES.items():
-            print(f"{name:6s} {filename:28s} {title}")
+        w_name, w_file = (max(len(key) for key in FIGURES), max(len(f[3]) for f in FIGURES.values()))
+        for name, (title, *_, filename) in FIGURES.items():
+            print(f"{name:{w_name}s}  {filename:{w_file}s}  {title}")
         return 0
     unknown = [n for n in args.names if n not in FIGURES]
     if unknown:
