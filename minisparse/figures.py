@@ -1,8 +1,9 @@
 """Regenerate the articles' figures: ``python -m minisparse.figures [--list] [NAMES…] [--fast]``.
 
 Each figure is a pure data function (tested) and a short plotting function; :data:`FIGURES` lists
-them. PNGs go to ``figures/`` (or ``--out``), written atomically; each path is printed with the
-seconds it took. ``--fast`` (or MINISPARSE_FAST=1) shrinks the runs so the whole set takes seconds.
+them. PNGs go to ``figures/`` (``figures/fast/`` with ``--fast``, or ``--out``), each with its
+numbers in a .json beside it, written atomically; each path is printed with the seconds it took.
+``--fast`` (or MINISPARSE_FAST=1) shrinks the runs so the whole set takes seconds.
 """
 import argparse
 import json
@@ -135,7 +136,8 @@ def main(argv=None):
     parser.add_argument("names", nargs="*", help="figures to make (default: all)")
     parser.add_argument("--list", action="store_true", help="list the figures and exit")
     parser.add_argument("--fast", action="store_true", help="small, quick runs (also MINISPARSE_FAST=1)")
-    parser.add_argument("--out", default="figures", help="output folder (default: ./figures)")
+    parser.add_argument("--out", help="output folder (default: ./figures, or ./figures/fast with --fast, "
+                                      "so quick runs never overwrite the full-size figures)")
     args = parser.parse_args(argv)
     if args.list:
         w_name, w_file = (max(len(key) for key in FIGURES), max(len(f[3]) for f in FIGURES.values()))
@@ -146,9 +148,10 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown figure(s) {unknown}; known: {sorted(FIGURES)}")
     fast = fast_mode(args.fast or None)
+    out = args.out or os.path.join("figures", "fast" if fast else "")
     for name in args.names or list(FIGURES):
         start = time.perf_counter()
-        path = make(name, args.out, fast)
+        path = make(name, out, fast)
         print(f"{path}  ({time.perf_counter() - start:.1f} s{', fast' if fast else ''})", flush=True)
     return 0
 

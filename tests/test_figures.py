@@ -71,3 +71,13 @@ def test_save_figure_leaves_nothing_on_failure(tmp_path, monkeypatch):
         figures.save_figure(fig, str(tmp_path / "x.png"))
     plt.close(fig)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fast_runs_default_to_their_own_folder(tmp_path, monkeypatch, capsys):
+    """--fast never overwrites the committed full-size figures in figures/."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(figures.FIGURES, "tiny", ("a tiny test figure", lambda fast: {"x": [1]},
+                                                  lambda d, path: open(path, "wb").close(), "tiny.png"))
+    figures.main(["tiny", "--fast"])
+    assert (tmp_path / "figures" / "fast" / "tiny.png").exists()
+    assert not (tmp_path / "figures" / "tiny.png").exists()
