@@ -15,6 +15,7 @@ import math
 import numpy as np
 from scipy import stats
 
+from .datasets import make_teacher_data, stratified_split
 from .fig_pruning import mnist_split
 from .init import epsilon_for_density
 from .mlp import SparseMLP
@@ -134,7 +135,6 @@ def _save(fig, path, layout=True):
 def rigl_update_data(fast=False, rng=0):
     """F1: an 8-6-4 ERK net (density 0.5) trained by RigL on a teacher task, then ONE real rigl_update
     at the next update step t, f = cosine_decay(t, α, T_end). Dense (n_in, n_out) arrays: tiny net."""
-    from .datasets import make_teacher_data, stratified_split
     X, y = make_teacher_data(n=1000, n_features=8, n_classes=4, n_hidden=16, rng=rng)
     data = stratified_split(X, y, rng=rng)
     model = SparseMLP.random([8, 6, 4], density=0.5, topology="erk", rng=rng)

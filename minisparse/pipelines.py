@@ -12,7 +12,7 @@ import copy
 
 import numpy as np
 
-from . import cost
+from . import cost, first_order
 from .checks import check_density, check_rng
 from .optim import SGD
 from .pruning import magnitude_score, prune_lowest
@@ -130,7 +130,6 @@ def prune_at_init_then_train(model, data, density, epochs, criterion="snip", bat
     """Score at initialisation on one batch, prune globally to ``density`` in one shot, then train the
     sparse network from scratch: SNIP (Lee et al. 2019, |g ⊙ w|) or GraSP (Wang et al. 2020, which
     keeps gradient flow). Returns (history, test accuracy, multiply-adds incl. the scoring pass)."""
-    from . import first_order
     prune_fn = {"snip": first_order.snip_prune, "grasp": first_order.grasp_prune}[criterion]
     rng = check_rng(rng)
     idx = rng.choice(len(data.y_train), size=min(batch_size, len(data.y_train)), replace=False)
