@@ -38,10 +38,18 @@ def build_model(method, sizes, density, epsilon, rng, dtype=np.float64):
     return SparseMLP.random(sizes, density=density, topology=topology, rng=rng, dtype=dtype)
 
 
-def run(method, model, data, epochs, lr, batch_size, rng, verbose, regrow=None):
+def run(method, model, data, epochs, lr, batch_size, rng, verbose, regrow=None, lr_scale=None, zeta=None):
     """Train with the method's own loop and defaults (``lr``/``batch_size`` override when given;
-    ``regrow='fan_in'`` gives SET new weights on the scale of the initial ones)."""
+    ``regrow='fan_in'`` gives SET new weights on the scale of the initial ones; ``lr_scale`` (per
+    layer) and ``zeta`` are SET's)."""
     over = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
+    set_only = {k: v for k, v in (("lr_scale", lr_scale), ("zeta", zeta)) if v is not None}
+    if set_only and method != "set":
+        raise SystemExit(f"--lr-scale and --zeta are SET's options, not {method}'s")
+    if set_only.get("lr_scale") is not None and len(set_only["lr_scale"]) != len(model.layers):
+        raise SystemExit(f"--lr-scale needs one multiplier per layer ({len(model.layers)}), "
+                         f"got {len(set_only['lr_scale'])}")
+    over |= set_only
     if method == "set" and regrow == "fan_in":
         over["init"] = "fan_in"
     if method in ("dense", "static"):            # article 001: Adam, η = 1e-3
@@ -80,11 +88,11 @@ def train_command(args):
     if args.verbose:
         print(f"{args.method} on {args.data} {data!r}\n{model!r}", flush=True)
     history, log = run(args.method, model, data, args.epochs, args.lr, args.batch_size, args.seed,
-                       args.verbose, args.regrow)
+                       args.verbose, args.regrow, args.lr_scale, args.zeta)
     out = args.out or os.path.join("runs", f"{args.method}-{args.data}-{model.density:.4g}")
     os.makedirs(out, exist_ok=True)
     record = {"method": args.method, "data": args.data, "sizes": sizes, "seed": args.seed, "dtype": args.dtype,
-              "regrow": args.regrow,
+              "regrow": args.regrow, "lr": args.lr, "lr_scale": args.lr_scale, "zeta": args.zeta,
               "density": model.density, "nnz": model.nnz, "peak_memory_mib": peak_memory_mib(),
               "history": history.rows, "topology_log": log}
     serialize.atomic_write(os.path.join(out, "history.json"),
@@ -115,6 +123,9 @@ def main(argv=None):
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--regrow", choices=["reference", "fan_in"], default="reference",
                    help="SET's new weights: N(0, 0.1²) as in the reference code, or N(0, gain²/fan-in)")
+    t.add_argument("--lr-scale", type=float, nargs="+", metavar="S",
+                   help="SET: one learning-rate multiplier per layer (e.g. 1 1 1 0.01 for a very wide output layer)")
+    t.add_argument("--zeta", type=float, help="SET: fraction of each layer rewired per epoch (default 0.3)")
     t.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="float32 halves memory and speeds up the kernels (large networks)")
     t.add_argument("--out", help="output folder (default runs/<method>-<data>-<density>)")

@@ -64,24 +64,39 @@ class SGD(Optimizer):
     """v ← μv + (g + λw);  w ← w − ηv  (PyTorch form);  Nesterov: w ← w − η(g + λw + μv).
 
     Parameters: ``lr`` η, ``momentum`` μ, ``nesterov``, ``weight_decay`` λ, ``dense_momentum``
-    (keep V (n_in, n_out) over all positions; ``step`` then needs each Grad's dense G).
+    (keep V (n_in, n_out) over all positions; ``step`` then needs each Grad's dense G), ``lr_scale``
+    (one multiplier per layer: layer l, weights and bias, steps with η·lr_scale[l]; default all 1).
+
+    Why a per-layer scale: a unit's pre-activation moves by about η·fan_in·E[a²] per step when all
+    its fan_in incoming weights follow the gradient. A 333,333 → 10 output layer then moves 10⁴×
+    faster than a hidden layer with 20 connections per unit, and one η cannot suit both.
     """
 
     def __init__(self, model, lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0,
-                 dense_momentum=False):
+                 dense_momentum=False, lr_scale=None):
         if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
             raise ValueError(f"need lr > 0, 0 ≤ momentum < 1, weight_decay ≥ 0; "
                              f"got lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
+        if lr_scale is not None:
+            lr_scale = tuple(float(s) for s in lr_scale)
+            if len(lr_scale) != len(model.layers) or not all(np.isfinite(s) and s > 0 for s in lr_scale):
+                raise ValueError(f"lr_scale needs one finite multiplier > 0 per layer ({len(model.layers)}), "
+                                 f"got {lr_scale}")
         self.aligned = () if dense_momentum else ("v_W",)
         self.per_bias = ("v_b",)
         super().__init__(model, lr=lr, momentum=momentum, nesterov=nesterov,
-                         weight_decay=weight_decay, dense_momentum=dense_momentum)
+                         weight_decay=weight_decay, dense_momentum=dense_momentum, lr_scale=lr_scale)
         if dense_momentum:   # positional: pruned weights keep their velocity, grown ones find theirs
             self.V = [np.zeros(layer.shape, dtype=layer.W.dtype) for layer in model.layers]
 
-    def _update(self, w, g, v):
+    def layer_lr(self, l):
+        """η for layer l: ``lr`` times its ``lr_scale``."""
+        scale = self.hyper["lr_scale"]
+        return self.hyper["lr"] * (1.0 if scale is None else scale[l])
+
+    def _update(self, w, g, v, lr):
         """In place: v ← μv + g; w ← w − η·(v, or g + μv with Nesterov)."""
-        mu, lr = self.hyper["momentum"], self.hyper["lr"]
+        mu = self.hyper["momentum"]
         v *= mu
         v += g
         w -= lr * (g + mu * v if self.hyper["nesterov"] else v)
@@ -91,19 +106,20 @@ class SGD(Optimizer):
         self.t += 1
         lam = self.hyper["weight_decay"]
         for l, (layer, g) in enumerate(zip(self.model.layers, grads)):
+            lr = self.layer_lr(l)
             if self.hyper["dense_momentum"]:
-                self._dense_velocity(l, layer, g, lam)
+                self._dense_velocity(l, layer, g, lam, lr)
             else:
                 w = layer.W.data
-                self._update(w, g.dW + lam * w if lam else g.dW, self.v_W[l])
-            self._update(layer.b, g.db, self.v_b[l])
+                self._update(w, g.dW + lam * w if lam else g.dW, self.v_W[l], lr)
+            self._update(layer.b, g.db, self.v_b[l], lr)
 
-    def _dense_velocity(self, l, layer, g, lam):
+    def _dense_velocity(self, l, layer, g, lam, lr):
         """V ← μV + G over all positions (+λw at active ones); then w moves with V at its positions."""
         if g.G is None:
             raise ValueError("SGD(dense_momentum=True) needs the dense gradient every step: "
                              "call model.loss_and_grads(X, y, dense=True)")
-        mu, lr, V = self.hyper["momentum"], self.hyper["lr"], self.V[l]
+        mu, V = self.hyper["momentum"], self.V[l]
         rows, cols, w = layer.rows, layer.cols, layer.W.data
         G = g.G
         if lam:

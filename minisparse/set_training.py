@@ -89,7 +89,7 @@ def set_update(model, zeta, rng, optimizer=None, init=small_normal):
 
 
 def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay=2e-4, batch_size=100,
-              rng=0, verbose=True, init=small_normal):
+              rng=0, verbose=True, init=small_normal, lr_scale=None):
     """Train ``model`` with SET: an epoch of SGD, log it, then :func:`set_update` unless it was the last
     epoch   (Mocanu et al. 2018; defaults from the reference code, see the module docstring).
 
@@ -98,11 +98,12 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
     Each History row also holds ``moved`` (per layer, connections moved by the update *before* this
     epoch, 0 at epoch 1) and ``ever_active`` (fraction of positions ever active so far). Returns
     ``(history, log)`` with ``log`` the :class:`~minisparse.diagnostics.TopologyLog` as a dict of
-    columns, one entry per update (``epochs − 1`` of them).
+    columns, one entry per update (``epochs − 1`` of them). ``lr_scale``: per-layer multipliers of
+    ``lr`` (see :class:`~minisparse.optim.SGD`; very wide networks need a smaller one for the output layer).
     """
     rng = check_rng(rng)
     X, y, splits = checked_data(model, data)
-    optimizer = SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    optimizer = SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay, lr_scale=lr_scale)
     history, log, ever_active = History(), TopologyLog(), EverActive(model)
     moved, step = [0.0] * len(model.layers), 0
     for epoch in range(1, epochs + 1):

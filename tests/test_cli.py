@@ -68,3 +68,21 @@ def test_module_entry_point(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and (tmp_path / "model.npz").exists()
     assert np.isfinite(json.loads((tmp_path / "history.json").read_text())["history"][0]["loss"])
+
+
+def test_set_takes_a_per_layer_lr_scale_and_zeta(tmp_path):
+    cli.main(["train", "--method", "set", "--data", "teacher", "--epsilon", "2", "--hidden", "16", "16",
+              "--epochs", "2", "--lr-scale", "1", "1", "0.1", "--zeta", "0.1", "--out", str(tmp_path), "--quiet"])
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert saved["lr_scale"] == [1, 1, 0.1] and saved["zeta"] == 0.1
+    nnz = saved["topology_log"]["nnz"][0]
+    dropped = saved["topology_log"]["dropped"][0]
+    assert all(d <= 0.1 * n + 1 for d, n in zip(dropped, nnz))          # ζ = 0.1, not the default 0.3
+
+
+def test_set_only_options_are_refused_elsewhere_and_counted():
+    with pytest.raises(SystemExit, match="SET's options"):
+        cli.main(["train", "--method", "rigl", "--data", "teacher", "--zeta", "0.1", "--epochs", "1"])
+    with pytest.raises(SystemExit, match="one multiplier per layer"):
+        cli.main(["train", "--method", "set", "--data", "teacher", "--hidden", "8", "--lr-scale", "1",
+                  "--epochs", "1"])

@@ -97,3 +97,33 @@ def test_repr():
     model = one_weight_model()
     assert repr(SGD(model, lr=0.1)).startswith("SGD(lr=0.1, momentum=0.9")
     assert "nnz=1" in repr(model) and "SparseLinear(1 → 2" in repr(model.layers[0])
+
+
+def two_layer_model():
+    W0 = from_positions([0], [0], [1.0], (1, 1))
+    W1 = from_positions([0], [0], [1.0], (1, 2))
+    return SparseMLP([SparseLinear(W0, np.zeros(1), "linear"), SparseLinear(W1, np.zeros(2), "linear")])
+
+
+def test_lr_scale_gives_each_layer_its_own_step():
+    # η = 0.1, scales (1, 0.01), no momentum, g = 2 everywhere: w0 = 1 − 0.2, w1 = 1 − 0.002, b likewise
+    model = two_layer_model()
+    opt = SGD(model, lr=0.1, momentum=0.0, lr_scale=[1, 0.01])
+    opt.step([Grad(np.array([2.0]), np.array([2.0]), None), Grad(np.array([2.0]), np.array([2.0, 2.0]), None)])
+    assert np.isclose(model.layers[0].W.data[0], 0.8) and np.isclose(model.layers[0].b[0], -0.2)
+    assert np.isclose(model.layers[1].W.data[0], 0.998) and np.allclose(model.layers[1].b, -0.002)
+    assert opt.layer_lr(1) == pytest.approx(0.001) and "lr_scale=(1.0, 0.01)" in repr(opt)
+
+
+@pytest.mark.parametrize("scale", [[1.0], [1.0, 0.0], [1.0, float("nan")], [1.0, -2.0]])
+def test_bad_lr_scale(scale):
+    with pytest.raises(ValueError, match="one finite multiplier > 0 per layer"):
+        SGD(two_layer_model(), lr=0.1, lr_scale=scale)
+
+
+def test_lr_scale_survives_save_and_load(tmp_path):
+    from minisparse import serialize
+    model = two_layer_model()
+    serialize.save(tmp_path / "m.npz", model, SGD(model, lr=0.1, lr_scale=[1, 0.5]))
+    _, opt = serialize.load(tmp_path / "m.npz")
+    assert opt.hyper["lr_scale"] == (1.0, 0.5) and opt.layer_lr(1) == pytest.approx(0.05)
