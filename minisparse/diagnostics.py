@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .cost import step_macs as macs_per_step  # noqa: F401  (re-exported: {'sparse', 'dense'} MACs)
-from .topology import density, entry_keys
+from .topology import density, entry_keys, union_sorted
 
 
 def layer_densities(model):
@@ -57,7 +57,7 @@ class EverActive:
         for l, layer in enumerate(model.layers):
             if layer.shape != self.shapes[l]:
                 raise ValueError(f"layer {l} changed shape from {self.shapes[l]} to {layer.shape}")
-            self.keys[l] = np.union1d(self.keys[l], entry_keys(layer.W))
+            self.keys[l] = union_sorted(self.keys[l], entry_keys(layer.W))
 
     def layer_rates(self):
         """R_l = |∪_t M_t^l| / (n_in · n_out) per layer."""

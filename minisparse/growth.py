@@ -15,7 +15,7 @@ import numpy as np
 
 from . import second_order
 from .checks import check_rng, check_y
-from .topology import entry_keys, entry_rows, grow, is_canonical
+from .topology import entry_keys, entry_rows, grow, is_canonical, isin_sorted, union_sorted
 
 DENSE_FALLBACK = 0.5    # enumerate the free positions once (taken + k) exceeds this share of the layer
 
@@ -26,14 +26,6 @@ class Candidates(NamedTuple):
     scores: np.ndarray
 
 
-def _isin_sorted(x, sorted_keys):
-    """x[t] ∈ sorted_keys, by binary search: O(|x| log |sorted_keys|).   # bool like x"""
-    if sorted_keys.size == 0:
-        return np.zeros(np.shape(x), dtype=bool)
-    idx = np.minimum(np.searchsorted(sorted_keys, x), sorted_keys.size - 1)
-    return sorted_keys[idx] == x
-
-
 def _taken(W, exclude):
     """Sorted flat positions growth may not use: W's stored entries, plus ``exclude``."""
     taken = entry_keys(W)
@@ -41,7 +33,7 @@ def _taken(W, exclude):
         exclude = np.asarray(exclude, dtype=np.int64).ravel()
         if exclude.min() < 0 or exclude.max() >= W.shape[0] * W.shape[1]:
             raise ValueError(f"exclude holds keys outside the {W.shape} layer")
-        taken = np.union1d(taken, exclude)
+        taken = union_sorted(taken, np.unique(exclude))
     return taken
 
 
@@ -66,7 +58,7 @@ def random_positions(W, k, rng, exclude=None):
     while chosen.size < k:
         need = k - chosen.size
         draws = rng.integers(0, n, size=int(need * n / (n_free - chosen.size)) + 16, dtype=np.int64)
-        draws = draws[~_isin_sorted(draws, taken)]
+        draws = draws[~isin_sorted(draws, taken)]
         _, first = np.unique(draws, return_index=True)
         draws = draws[np.sort(first)]                        # distinct, still in draw order
         draws = draws[~np.isin(draws, chosen)]
@@ -116,7 +108,7 @@ def magnitude_regrowth_score(last_magnitude, W):
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
         scores = np.abs(np.fromiter(last_magnitude.values(), dtype=float, count=keys.size))[order]
-        free = ~_isin_sorted(keys, entry_keys(W))
+        free = ~isin_sorted(keys, entry_keys(W))
         return Candidates(keys[free], scores[free])
     S = np.abs(_check_dense(last_magnitude, W, "last_magnitude")).astype(float)
     S[np.isnan(S)] = -np.inf
@@ -189,7 +181,7 @@ def _as_candidates(scores, W, exclude):
         s = flat[keys].astype(float)
     if np.any(np.isnan(s)):
         raise ValueError("growth scores contain NaN: the criterion is undefined somewhere")
-    ok = (s > -np.inf) & ~_isin_sorted(keys, _taken(W, exclude))
+    ok = (s > -np.inf) & ~isin_sorted(keys, _taken(W, exclude))
     return keys[ok], s[ok]
 
 

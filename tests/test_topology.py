@@ -177,3 +177,13 @@ def test_is_canonical_detects_broken_arrays():
     short = W.copy()
     short.indptr = short.indptr[:-1]
     assert not is_canonical(short)
+
+
+@given(st.lists(st.integers(0, 200), max_size=60), st.lists(st.integers(0, 200), max_size=60),
+       st.lists(st.integers(-5, 205), max_size=40))
+def test_union_and_membership_of_sorted_keys_match_numpy(a, b, x):
+    a, b = np.unique(np.array(a, dtype=np.int64)), np.unique(np.array(b, dtype=np.int64))
+    u = topology.union_sorted(a, b)
+    assert u.dtype == np.int64 and np.array_equal(u, np.union1d(a, b))
+    x = np.array(x, dtype=np.int64)
+    assert np.array_equal(topology.isin_sorted(x, u), np.isin(x, u))
