@@ -6,7 +6,11 @@ The MLP is 784 − h − h − 10 (ReLU); one step is forward + backward + SGD-m
 synthetic batch. Sweep 1 varies the density d (the same in every layer) at fixed widths and finds the
 crossover density below which CSR is faster. Sweep 2 holds the connections per layer fixed while the
 width grows: a CSR step should then cost O(B·nnz) and barely grow, a dense step grows as O(B·h²).
-Peak memory is measured with ``tracemalloc`` (NumPy reports its array allocations to it).
+Sweep 3 holds SET's ε fixed (Erdős–Rényi, nnz = ε(n_in + n_out) per layer) from 1,000 to 300,000
+units, so nnz grows like h: the CSR step should grow like h too, the dense one (timed up to
+``--dense-max-width``) like h². Its table gives the time per multiply-add of one product (ns per
+B·nnz) and the size of one (B, h) activation array, which decides whether the products' random row
+accesses hit the cache. Peak memory is measured with ``tracemalloc`` (NumPy reports its array allocations to it).
 """
 import argparse
 import statistics
@@ -199,9 +203,21 @@ def linear_fit(results, batch):
 
 DEFAULTS = dict(densities=[0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5], widths=[1000, 4000],
                 fixed_widths=[1000, 3000, 10000], connections=200_000, repeats=5,
-                eps_widths=[1000, 3000, 10000, 30000, 100000, 300000], epsilon=20.0)
+                eps_widths=[1000, 3000, 10000, 30000, 100000, 300000], epsilon=20.0, dense_max_width=10000)
 FAST = dict(densities=[0.01, 0.1, 0.5], widths=[200, 400], fixed_widths=[200, 300, 500],
-            connections=20_000, repeats=2, eps_widths=[200, 400, 800], epsilon=5.0)
+            connections=20_000, repeats=2, eps_widths=[200, 400, 800], epsilon=5.0, dense_max_width=400)
+EPS_COLUMNS = ["ns per B·nnz", "(B, h) MiB"]
+
+
+def growth_lines(sweep3, epsilon):
+    """One line per step of sweep 3: how much the nnz and the CSR (and dense) step time grew."""
+    lines = []
+    for r0, r1 in zip(sweep3, sweep3[1:]):
+        c0, c1 = r0["csr"], r1["csr"]
+        dense = (f", dense W ⊙ M {r1['dense'].ms / r0['dense'].ms:.1f}×" if "dense" in r0 and "dense" in r1 else "")
+        lines.append(f"sweep 3, ε = {epsilon:g}: h {c0.width:,} → {c1.width:,} ({c1.width / c0.width:g}× wider): "
+                     f"{c1.nnz / c0.nnz:.1f}× the nnz, CSR {c1.ms / c0.ms:.1f}× the time{dense}")
+    return lines
 
 
 def parse_args(argv):
@@ -214,6 +230,7 @@ def parse_args(argv):
     p.add_argument("--connections", type=int, help="sweep 2 nnz per layer (capped at dense)")
     p.add_argument("--eps-widths", type=int, nargs="+", help="sweep 3 widths h (Erdős–Rényi, fixed ε)")
     p.add_argument("--epsilon", type=float, help="sweep 3 ε (nnz = ε(n_in + n_out) per layer)")
+    p.add_argument("--dense-max-width", type=int, help="sweep 3: also time dense W ⊙ M up to this width")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--repeats", type=int, help="timed steps per configuration (median)")
     p.add_argument("--float64", action="store_true", help="float64 instead of float32")
@@ -247,19 +264,22 @@ def main(argv=None):
     print_table(f"Sweep 2: fixed connections ({args.connections:,} per hidden layer, {n_out:,} "
                 f"in the output layer)",
                 COLUMNS + [f"csr vs h={args.fixed_widths[0]}"], rows)
-    sweep3 = [measure(w, ("csr",), args, epsilon=args.epsilon)["csr"] for w in args.eps_widths]
-    base = sweep3[0]
-    rows = [table_row(r, None, base.ms) for r in sweep3]
+    sweep3 = [measure(w, ("csr", "dense") if w <= args.dense_max_width else ("csr",), args, epsilon=args.epsilon)
+              for w in args.eps_widths]
+    base = sweep3[0]["csr"]
+    itemsize = np.dtype(args.dtype).itemsize
+    rows = [table_row(r["csr"], r.get("dense"), base.ms)
+            + [f"{r['csr'].ms * 1e6 / (args.batch * r['csr'].nnz):.1f}",
+               f"{args.batch * r['csr'].width * itemsize / MiB:.1f}"] for r in sweep3]
     print_table(f"Sweep 3: fixed ε = {args.epsilon:g} (Erdős–Rényi), nnz grows with the width",
-                COLUMNS + [f"csr vs h={args.eps_widths[0]}"], rows)
-    every = [r["csr"] for w in args.widths for r in sweep1[w]] + [r["csr"] for r in sweep2] + sweep3
+                COLUMNS + [f"csr vs h={args.eps_widths[0]}"] + EPS_COLUMNS, rows)
+    every = [r["csr"] for w in args.widths for r in sweep1[w]] + [r["csr"] for r in sweep2] + [r["csr"] for r in sweep3]
     a, b, c, worst = linear_fit(every, args.batch)
     print()
     print("\n".join(crossover(sweep1[w]) for w in args.widths), flush=True)
     print(f"fit over every CSR step: t ≈ {a * 1e6:.3g} ns·B·nnz + {b * 1e6:.3g} ns·B·Σwidth + {c:.3g} ms "
           f"(worst relative residual {worst:.0%})", flush=True)
-    print(f"sweep 3: {sweep3[-1].width / base.width:g}× wider at ε = {args.epsilon:g}: "
-          f"{sweep3[-1].nnz / base.nnz:.1f}× the nnz, {sweep3[-1].ms / base.ms:.1f}× the time", flush=True)
+    print("\n".join(growth_lines(sweep3, args.epsilon)), flush=True)
     results = {"density": sweep1, "fixed": sweep2, "epsilon": sweep3, "fit": (a, b, c, worst), "batch": args.batch}
     if args.plot:
         plot(results, args.plot)
@@ -268,8 +288,9 @@ def main(argv=None):
 
 
 def plot(results, path):
-    """Time and peak memory vs density (CSR vs dense W ⊙ M, per width) and time vs B·nnz at fixed ε
-    with the fitted line; the numbers go to a .json beside the PNG. Both written atomically."""
+    """Time and peak memory vs density (CSR vs dense W ⊙ M, per width) and time vs width at fixed ε
+    with the fitted line, the dense model where it was timed, and guides ∝ h and ∝ h²; the numbers go
+    to a .json beside the PNG. Both written atomically."""
     import dataclasses
     import json
 
@@ -293,17 +314,26 @@ def plot(results, path):
     axes[0].set_title("784-h-h-10, one SGD step: CSR vs dense W ⊙ M")
     axes[1].set_title("peak memory of a step")
     eps = results["epsilon"]
-    x = np.array([B * r.nnz for r in eps], dtype=float)
-    axes[2].plot(x, [r.ms for r in eps], "o", color="tab:blue", label="CSR step, fixed ε")
-    for r, xi in zip(eps, x):
-        axes[2].annotate(f"h = {r.width:,}", (xi, r.ms), fontsize=7, xytext=(4, -8), textcoords="offset points")
-    fit = [a * B * r.nnz + b * B * (2 * r.width + N_CLASSES) + c for r in eps]
-    axes[2].plot(x, fit, "-", color="k", lw=1,
-                 label=f"fit: {a * 1e6:.2g} ns·B·nnz + {b * 1e6:.2g} ns·B·Σwidth + {c:.2g} ms")
-    axes[2].set(xscale="log", yscale="log", xlabel="B · nnz (multiply-adds of one product)", ylabel="ms per step",
-                title="time follows the connections (Erdős–Rényi, fixed ε)")
-    axes[2].legend(fontsize=8)
-    axes[2].grid(alpha=0.3, which="both")
+    h = np.array([r["csr"].width for r in eps], dtype=float)
+    t = np.array([r["csr"].ms for r in eps])
+    ax = axes[2]
+    ax.plot(h, t, "o", color="tab:blue", label="CSR step")
+    for r in eps:
+        ax.annotate(f"{r['csr'].nnz / 1e6:.2g} M", (r["csr"].width, r["csr"].ms), fontsize=7,
+                    xytext=(4, -9), textcoords="offset points")
+    fit = [a * B * r["csr"].nnz + b * B * (2 * r["csr"].width + N_CLASSES) + c for r in eps]
+    ax.plot(h, fit, "-", color="tab:blue", lw=1,
+            label=f"fit: {a * 1e6:.2g} ns·B·nnz + {b * 1e6:.2g} ns·B·Σwidth + {c:.2g} ms")
+    dense = [(r["dense"].width, r["dense"].ms) for r in eps if "dense" in r]
+    if dense:
+        ax.plot(*zip(*dense), "s--", color="tab:red", ms=4, label="dense W ⊙ M step")
+    ax.plot(h, t[0] * h / h[0], ":", color="0.4", lw=1, label="∝ h (the connections, at fixed ε)")
+    h0, t0 = dense[0] if dense else (h[0], t[0])
+    ax.plot(h, t0 * (h / h0) ** 2, ":", color="0.7", lw=1, label="∝ h² (the dense size)")
+    ax.set(xscale="log", yscale="log", xlabel="hidden width h (784-h-h-10)", ylabel="ms per step",
+           title="fixed ε: time follows the connections (labels: nnz)", ylim=(t.min() / 3, t.max() * 5))
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
@@ -311,7 +341,7 @@ def plot(results, path):
                "density": {str(w): [{k: dataclasses.asdict(v) for k, v in r.items()} for r in rows]
                            for w, rows in results["density"].items()},
                "fixed": [{k: dataclasses.asdict(v) for k, v in r.items()} for r in results["fixed"]],
-               "epsilon": [dataclasses.asdict(r) for r in eps]}
+               "epsilon": [{k: dataclasses.asdict(v) for k, v in r.items()} for r in eps]}
     atomic_write(path[:-4] + ".json", lambda f: json.dump(numbers, f, indent=1), binary=False)
 
 

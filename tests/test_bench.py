@@ -51,7 +51,8 @@ def test_main_prints_to_stdout_and_progress_to_stderr(capsys):
                 "--connections", "2000", "--repeats", "1", "--eps-widths", "100", "150"])
     captured = capsys.readouterr()
     assert "Sweep 1" in captured.out and "Sweep 2" in captured.out and "Sweep 3" in captured.out
-    assert captured.err.count("ms/step") == 5    # csr + dense, csr at fixed nnz, csr at two widths
+    assert captured.err.count("ms/step") == 7    # csr + dense, csr at fixed nnz, csr + dense at two widths
+    assert "100 → 150 (1.5× wider)" in captured.out and "dense W ⊙ M" in captured.out
 
 
 def test_fixed_epsilon_sweep_and_linear_fit():
@@ -128,6 +129,7 @@ def test_plot_writes_png_and_numbers(tmp_path):
     numbers = json.loads((tmp_path / "bench.json").read_text())
     assert (tmp_path / "bench.png").stat().st_size > 1000
     assert len(numbers["density"]["100"]) == 2 and len(numbers["epsilon"]) == 2
+    assert [set(r) for r in numbers["epsilon"]] == [{"csr", "dense"}] * 2           # dense up to 400 (fast)
     assert set(numbers["fit"]) == {"a_ms_per_mac", "b_ms_per_element", "c_ms", "worst_relative_residual"}
     assert not list(tmp_path.glob("*.tmp"))                     # written atomically, nothing left over
 
@@ -137,3 +139,16 @@ def test_set_update_scaling_reports_sizes():
     rows = bench_methods.set_update_scaling([50, 120], epsilon=2, repeats=1)
     assert [(w, nnz, dense) for w, nnz, dense, _ in rows] == [
         (w, 2 * (784 + w) + 2 * (2 * w) + 2 * (w + 10), 784 * w + w * w + 10 * w) for w in (50, 120)]
+
+
+def test_fixed_epsilon_table_reports_cost_per_multiply_add(fast_run):
+    text, results = fast_run
+    args = bench.parse_args(["--fast"])
+    header, rows = table_rows(text, "Sweep 3")
+    assert header[-2:] == bench.EPS_COLUMNS and [int(r[0]) for r in rows] == args.eps_widths
+    for row, r in zip(rows, results["epsilon"]):
+        csr = r["csr"]
+        assert float(row[-2]) == pytest.approx(csr.ms * 1e6 / (args.batch * csr.nnz), abs=0.06)
+        assert float(row[-1]) == pytest.approx(args.batch * csr.width * 4 / 2**20, abs=0.06)
+        assert ("dense" in r) == (csr.width <= args.dense_max_width)
+    assert text.count("sweep 3, ε = ") == len(args.eps_widths) - 1

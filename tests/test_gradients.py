@@ -62,6 +62,9 @@ def test_sampled_product_matches_dense_formula_and_chunks():
     for chunk in (1, 37, 16 * 7, 1 << 20):
         g = sampled_product(A, dZ, rows, cols, chunk_elements=chunk)
         assert np.allclose(g, dense, rtol=1e-12, atol=1e-12) and np.allclose(g, loop)
+    g32 = sampled_product(A.astype(np.float32), dZ.astype(np.float32), rows, cols, chunk_elements=16 * 7)
+    assert g32.dtype == np.float32 and np.allclose(g32, dense, rtol=1e-4, atol=1e-4)   # float32 stays float32
+    assert sampled_product(A, dZ, rows[:0], cols[:0]).shape == (0,)                     # an empty layer
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minisparse import SGD, SparseLinear, SparseMLP
-from minisparse.pruning import (lowest_k, magnitude_score, prune_lowest, random_score,
+from minisparse.pruning import (lowest_indices, lowest_k, magnitude_score, prune_lowest, random_score,
                                 removal_counts, set_keep_mask)
 from minisparse.topology import entry_rows, from_positions, is_canonical, mask
 
@@ -297,3 +297,11 @@ def test_fraction_given_as_text_is_read_or_refused_cleanly():
     assert list(per_layer) == [6, 3] and total == 9
     with pytest.raises(ValueError, match="cannot remove"):
         lowest_k(np.arange(5.0), 1.5)
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 50), data=st.data())
+def test_lowest_indices_is_the_stable_sort_prefix(seed, n, data):
+    scores = np.round(np.random.default_rng(seed).standard_normal(n), 1)        # many ties
+    k = data.draw(st.integers(0, n))
+    got = lowest_indices(scores, k)
+    assert sorted(got.tolist()) == sorted(np.argsort(scores, kind="stable")[:k].tolist())
