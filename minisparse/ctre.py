@@ -58,7 +58,7 @@ from .pruning import lowest_k
 from .schedules import is_epoch_update
 from .topology import entry_keys, prune
 from .cost import epoch_macs
-from .train import History, checked_data, epoch_row, progress_line, run_epoch
+from .train import HEARTBEAT, History, checked_data, epoch_row, progress_line, run_epoch
 
 GROWTH = ("sim", "cosine", "random")
 VARIANTS = {"sim": "CTRE_sim", "seq": "CTRE_seq", "cosine": "CTRE without random"}
@@ -194,7 +194,8 @@ def train_ctre(model, data, epochs, variant="sim", zeta=0.2, lr=0.01, momentum=0
     best_val, stalled, step = -np.inf, 0, 0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step)
+        loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step,
+                               report_every=HEARTBEAT if verbose else None)
         row = epoch_row(model, X, y, splits, epoch, loss, step, time.perf_counter() - start,
                         epoch_macs(model, len(y), batch_size), ever_active=ever_active.rate)
         if variant == "seq" and growth == "cosine":

@@ -36,7 +36,7 @@ from .pruning import set_keep_mask
 from .schedules import is_epoch_update
 from .topology import entry_keys, prune
 from .cost import epoch_macs
-from .train import History, checked_data, epoch_row, progress_line, run_epoch
+from .train import HEARTBEAT, History, checked_data, epoch_row, progress_line, run_epoch
 
 
 def small_normal(n, rng):
@@ -108,7 +108,8 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
     moved, step = [0.0] * len(model.layers), 0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step)
+        loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step,
+                               report_every=HEARTBEAT if verbose else None)
         row = epoch_row(model, X, y, splits, epoch, loss, step, time.perf_counter() - start,
                         epoch_macs(model, len(y), batch_size), moved=moved, ever_active=ever_active.rate)
         history.append(**row)

@@ -136,3 +136,18 @@ def test_every_loop_logs_density_dead_neurons_and_the_split_multiply_adds(teache
         assert (row["macs_dense"] > 0) == (name in ("rigl", "sparse_momentum")), name
         if name != "static":
             assert 0 < row["ever_active"] <= 1, name
+
+
+def test_long_epochs_report_progress_on_stderr(teacher, capsys, monkeypatch):
+    from minisparse import train
+    model = SparseMLP.random([20, 32, 4], density=0.3, rng=1)
+    X, y = teacher.X_train[:320], teacher.y_train[:320]
+    loss, step = train.run_epoch(model, SGD(model, lr=0.05), X, y, 64, np.random.default_rng(0), report_every=0.0)
+    err = capsys.readouterr().err.rstrip().splitlines()
+    assert [line.split()[1] for line in err] == ["1/5", "2/5", "3/5", "4/5"]   # every step but the last
+    assert all(line.startswith("  step ") and line.endswith(" s") for line in err) and step == 5
+    monkeypatch.setattr(train, "HEARTBEAT", 0.0)
+    fit(model, SGD(model, lr=0.05), teacher, epochs=1, rng=0)          # verbose: the heartbeat is on
+    assert capsys.readouterr().err.count("  step ") > 0
+    fit(model, SGD(model, lr=0.05), teacher, epochs=1, rng=0, verbose=False)
+    assert capsys.readouterr().err == ""
