@@ -201,7 +201,7 @@ def linear_fit(results, batch):
     return (*coef, float(np.max(np.abs(A @ coef - t) / t)))
 
 
-DEFAULTS = dict(densities=[0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5], widths=[1000, 4000],
+DEFAULTS = dict(densities=[0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5], widths=[1000, 4000, 10000],
                 fixed_widths=[1000, 3000, 10000], connections=200_000, repeats=5,
                 eps_widths=[1000, 3000, 10000, 30000, 100000, 300000], epsilon=20.0, dense_max_width=10000)
 FAST = dict(densities=[0.01, 0.1, 0.5], widths=[200, 400], fixed_widths=[200, 300, 500],
@@ -346,4 +346,6 @@ def plot(results, path):
 
 
 if __name__ == "__main__":
+    from .runtime import retain_freed_memory
+    retain_freed_memory()                   # a process-wide allocator setting: entry points only
     main()

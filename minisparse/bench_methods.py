@@ -130,4 +130,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from .runtime import retain_freed_memory
+    retain_freed_memory()                   # a process-wide allocator setting: entry points only
     main()

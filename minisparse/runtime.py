@@ -1,0 +1,37 @@
+"""Process-level settings for long runs: keep freed memory for reuse (glibc).
+
+A training step allocates a few dozen fresh (batch, width) arrays and frees them again. With glibc's
+default settings, freed blocks at the top of the heap above a small threshold (twice the current
+mmap threshold, a few MiB) are handed back to the operating system, and the next step pays a page
+fault for every 4 KiB it touches again. For small, fast steps this doubles the time: 784-4000-4000-10
+at 0.1 % density, batch 128, float32, takes 10.7 ms per step with the defaults and 5.0 ms with
+:func:`retain_freed_memory` (the dense W ⊙ M step gains 2-20 % on the same machine). Steps with
+arrays above 32 MiB, which glibc always maps afresh, do not change.
+
+The setting is process-wide, so the library never applies it on import: the command-line entry
+points (``python -m minisparse``, ``minisparse.bench``, ``minisparse.bench_methods``,
+``minisparse.figures``) call it, and a script may call it too.
+"""
+import ctypes
+import ctypes.util
+import sys
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3     # mallopt parameter numbers, from glibc's <malloc.h>
+MMAP_THRESHOLD = 32 * 2 ** 20                   # glibc's largest allowed value on 64-bit systems
+TRIM_THRESHOLD = 2 ** 31 - 1                    # never trim the heap during the run
+
+
+def retain_freed_memory():
+    """On Linux with glibc, keep freed heap memory for the process's next allocations and serve
+    blocks up to 32 MiB from the heap; return True if applied, False where it does not apply
+    (other platforms or C libraries). Resident memory then stays at its peak instead of shrinking
+    between steps, which is what a training loop reaches anyway."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):           # musl and others: no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
