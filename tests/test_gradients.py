@@ -120,3 +120,35 @@ def test_float32_gradients_stay_float32_and_close():
     for a, b in zip(g64, g32):
         assert b.dW.dtype == np.float32 and b.db.dtype == np.float32 and b.G.dtype == np.float32
         assert np.allclose(a.dW, b.dW, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(5, 40), (40, 5), (12, 12)])
+def test_both_entry_orders_match_the_dense_formulas(shape):
+    """Expanding layers (n_in < n_out) run their products in column-major order, the others in W's
+    row-major order; both must give the dense formulas, also after W.data changes in place (an
+    optimizer step, with or without a new forward pass) and after the pattern changes."""
+    rng = np.random.default_rng(11)
+    n_in, n_out = shape
+    W = topology.from_keys(np.sort(rng.choice(n_in * n_out, 60, replace=False)), rng.standard_normal(60), shape)
+    layer = SparseLinear(W, rng.standard_normal(n_out), "tanh")
+    assert layer.expanding == (n_in < n_out)
+    A_prev, dA = rng.standard_normal((7, n_in)), rng.standard_normal((7, n_out))
+
+    def check():
+        Wd = layer.W.toarray()
+        Z, A = layer.forward(A_prev)
+        assert np.allclose(Z, A_prev @ Wd + layer.b, atol=1e-12)
+        layer.W.data *= 1.5                                  # in place, as an optimizer does
+        Wd = layer.W.toarray()
+        dW, db, dA_prev, _ = layer.backward(A_prev, Z, A, dA)   # no forward since the change
+        dZ = dA * (1 - A * A)
+        assert np.allclose(dW, (A_prev.T @ dZ)[layer.rows, layer.cols], atol=1e-12)
+        assert np.allclose(dA_prev, dZ @ Wd.T, atol=1e-12) and np.allclose(db, dZ.sum(0))
+        assert np.allclose(layer.forward(A_prev)[0], A_prev @ Wd + layer.b, atol=1e-12)
+
+    check()
+    keep = rng.random(layer.nnz) < 0.7                           # a new pattern: caches rebuilt
+    layer.W = topology.remove_entries(layer.W, keep)
+    free = np.setdiff1d(np.arange(n_in * n_out), topology.entry_keys(layer.W))[:9]
+    layer.W, _ = topology.add_entries(layer.W, free // n_out, free % n_out, rng.standard_normal(9))
+    check()
