@@ -25,7 +25,7 @@
 # 2. **grow** as many connections at uniformly random inactive positions (zeroth-order growth,
 #    notebook 03), with small random weights N(0, 0.1²) and velocity 0.
 #
-# Nothing in an update is dense: the drop is a sort of `W.data`, and the growth samples positions. So
+# Nothing in an update is dense: the drop is a partition of `W.data` (O(nnz); it picks what a sort would), and the growth samples positions. So
 # a SET step costs the same O(B · nnz) as static sparse training. Each step below follows the pattern
 # of notebooks 01–03: the equation and its source, a hand computation on a tiny printed network, the
 # library call, and an `assert`. Then SET trains LeNet-300-100 on MNIST-5k at about 5 % density,
