@@ -59,9 +59,8 @@ def random_positions(W, k, rng, exclude=None):
         need = k - chosen.size
         draws = rng.integers(0, n, size=int(need * n / (n_free - chosen.size)) + 16, dtype=np.int64)
         draws = draws[~isin_sorted(draws, taken)]
-        order = np.argsort(draws, kind="stable")             # first occurrence of each value ...
-        first = order[np.concatenate([[True], np.diff(draws[order]) != 0])]
-        draws = draws[np.sort(first)]                        # ... distinct, still in draw order
+        _, first = np.unique(draws, return_index=True)
+        draws = draws[np.sort(first)]                        # distinct, still in draw order
         if chosen.size:                                      # (np.isin would hash all the draws first)
             draws = draws[~isin_sorted(draws, np.sort(chosen))]
         chosen = np.concatenate([chosen, draws[:need]])

@@ -77,7 +77,7 @@ def test_set_takes_a_per_layer_lr_scale_and_zeta(tmp_path):
     assert saved["lr_scale"] == [1, 1, 0.1] and saved["zeta"] == 0.1
     nnz = saved["topology_log"]["nnz"][0]
     dropped = saved["topology_log"]["dropped"][0]
-    assert all(d <= 0.1 * n + 1 for d, n in zip(dropped, nnz))          # ζ = 0.1, not the default 0.3
+    assert all(0.1 * n - 2 <= d <= 0.1 * n + 1 for d, n in zip(dropped, nnz))   # ζ = 0.1, not the default 0.3
 
 
 def test_set_only_options_are_refused_elsewhere_and_counted():

@@ -165,3 +165,16 @@ def test_fan_in_regrowth_matches_the_layers_initial_scale():
         assert new.std() == pytest.approx(np.sqrt(gain2 / f), rel=0.1)
     with pytest.raises(ValueError, match="init"):
         set_update(model, 0.3, 1, init="bogus")
+
+
+def test_lr_scale_reaches_the_optimizer(teacher):
+    """train_set's lr_scale is each layer's step multiplier: a layer scaled by 1e-9 barely moves in an
+    epoch (one epoch: no rewiring), while the same layer moves at scale 1."""
+    moved = {}
+    for scale in (1.0, 1e-9):
+        model = SparseMLP.random([16, 32, 10], topology="erdos_renyi", epsilon=3, rng=0)
+        before = [layer.W.data.copy() for layer in model.layers]
+        train_set(model, teacher, epochs=1, lr=0.05, lr_scale=(1.0, scale), verbose=False)
+        moved[scale] = [np.abs(layer.W.data - w).max() for layer, w in zip(model.layers, before)]
+    assert moved[1.0][1] > 1e-3 and moved[1e-9][1] < 1e-9
+    assert moved[1e-9][0] > 1e-3                             # the unscaled layer still learns
