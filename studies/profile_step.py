@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from minisparse.bench import build_model
-from minisparse.layer import sampled_product
+from minisparse.layer import panel_product, sampled_product
 from minisparse.optim import SGD
 from minisparse.runtime import retain_freed_memory
 
@@ -33,25 +33,30 @@ def profile(width, batch=128):
     _, cache = model.forward(X, keep=True)
     total = ms(lambda: model.loss_and_grads(X, y))
     print(f"h = {width:,}: nnz {model.nnz:,}, forward + backward {total:.0f} ms")
-    print(f"  {'layer':>22}  {'nnz':>10}  {'order':>12}  {'product':>8}  {'sampled':>8}  {'input grad':>10}  {'elementwise':>11}")
+    print(f"  {'layer':>22}  {'nnz':>10}  {'walk':>12}  {'product':>8}  {'sampled':>8}  {'input grad':>10}  {'elementwise':>11}")
     for l, layer in enumerate(model.layers):
         A_prev, Z, A = cache[l]
         dA = np.asfortranarray(rng.standard_normal(Z.shape, dtype=np.float32))
         dZ = dA * layer.f_prime(Z, A)
         forward = ms(lambda: layer.forward(A_prev))
-        if layer.expanding:
-            order, Wt, cols = layer.column_major()
-            sampled = ms(lambda: sampled_product(A_prev, dZ, Wt.indices, cols))
-            grad_in = ms(lambda: (Wt.T @ dZ.T).T) if l else 0.0
-            product = ms(lambda: (Wt @ A_prev.T).T)
-        else:
+        walk, values = layer.walk, layer.W.data
+        if walk == "row-major":
             sampled = ms(lambda: sampled_product(A_prev, dZ, layer.rows, layer.cols))
             grad_in = ms(lambda: (layer.W @ dZ.T).T) if l else 0.0
             product = ms(lambda: A_prev @ layer.W)
+        else:
+            P_in = layer.panels("in")
+            P = P_in if walk == "column-major" else layer.panels("out")
+            sampled = ms(lambda: sampled_product(A_prev, dZ, P.rows, P.cols))
+            grad_in = ms(lambda: panel_product(P_in, values, dZ.T).T) if l else 0.0
+            if walk == "column-major":
+                product = ms(lambda: (P_in.refresh(values)[0] @ A_prev.T).T)
+            else:
+                product = ms(lambda: panel_product(P, values, A_prev.T).T)
         backward = ms(lambda: layer.backward(A_prev, Z, A, dA, need_dA_prev=l > 0))
         elementwise = max(forward - product, 0) + max(backward - sampled - grad_in, 0)
         name = f"{layer.shape[0]:,} → {layer.shape[1]:,}"
-        print(f"  {name:>22}  {layer.nnz:>10,}  {'column-major' if layer.expanding else 'row-major':>12}  "
+        print(f"  {name:>22}  {layer.nnz:>10,}  {walk:>12}  "
               f"{product:>8.1f}  {sampled:>8.1f}  {grad_in:>10.1f}  {elementwise:>11.1f}")
     _, grads = model.loss_and_grads(X, y)
     opt = SGD(model, lr=1e-4, momentum=0.9)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from minisparse import SparseMLP, activations, losses, topology
-from minisparse.layer import SparseLinear, sampled_product
+from minisparse import layer as layer_module
+from minisparse.layer import SparseLinear, build_panels, sampled_product
 
 from helpers import rel_err, toy as _toy
 
@@ -122,16 +123,21 @@ def test_float32_gradients_stay_float32_and_close():
         assert np.allclose(a.dW, b.dW, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(5, 40), (40, 5), (12, 12)])
-def test_both_entry_orders_match_the_dense_formulas(shape):
-    """Expanding layers (n_in < n_out) run their products in column-major order, the others in W's
-    row-major order; both must give the dense formulas, also after W.data changes in place (an
-    optimizer step, with or without a new forward pass) and after the pattern changes."""
+@pytest.mark.parametrize("shape, panel_units, walk", [
+    ((5, 40), 32768, "column-major"), ((40, 5), 32768, "row-major"), ((12, 12), 32768, "row-major"),
+    ((12, 12), 4, "panels"), ((9, 14), 4, "panels"), ((14, 9), 2, "panels"), ((5, 40), 4, "panels")])
+def test_every_walk_matches_the_dense_formulas(shape, panel_units, walk, monkeypatch):
+    """Expanding layers (n_in < n_out) run their products in column-major order, layers wide on both
+    sides panel by panel, the others in W's row-major order (here PANEL_UNITS is made small so that
+    tiny layers use panels, including unequal and one-unit-wide panels). Every walk must give the
+    dense formulas, also after W.data changes in place (an optimizer step, with or without a new
+    forward pass) and after the pattern changes."""
+    monkeypatch.setattr(layer_module, "PANEL_UNITS", panel_units)
     rng = np.random.default_rng(11)
     n_in, n_out = shape
     W = topology.from_keys(np.sort(rng.choice(n_in * n_out, 60, replace=False)), rng.standard_normal(60), shape)
     layer = SparseLinear(W, rng.standard_normal(n_out), "tanh")
-    assert layer.expanding == (n_in < n_out)
+    assert layer.walk == walk
     A_prev, dA = rng.standard_normal((7, n_in)), rng.standard_normal((7, n_out))
 
     def check():
@@ -152,3 +158,29 @@ def test_both_entry_orders_match_the_dense_formulas(shape):
     free = np.setdiff1d(np.arange(n_in * n_out), topology.entry_keys(layer.W))[:9]
     layer.W, _ = topology.add_entries(layer.W, free // n_out, free % n_out, rng.standard_normal(9))
     check()
+
+
+@pytest.mark.parametrize("side", ["out", "in"])
+@pytest.mark.parametrize("shape, width", [((12, 12), 4), ((9, 14), 5), ((14, 9), 1), ((6, 6), 6), ((20, 3), 7)])
+def test_panels_hold_the_dense_blocks(side, shape, width):
+    """Each panel is W's dense block over its range of units (transposed for side 'in'), ``order`` is a
+    permutation of the entries with ``rows``/``cols`` following it, and panels are at most ``width``
+    units wide and cover the side; empty panels (no entry in a range) are kept."""
+    rng = np.random.default_rng(3)
+    n_in, n_out = shape
+    keys = np.sort(rng.choice(n_in * n_out, n_in * n_out // 3, replace=False))
+    keys = keys[keys % n_out != n_out - 1] if side == "out" else keys[keys // n_out != 0]   # one empty unit
+    W = topology.from_keys(keys, rng.standard_normal(keys.size), shape)
+    P = build_panels(W, topology.entry_rows(W), side, width)
+    Wd = W.toarray()
+    n = n_out if side == "out" else n_in
+    assert P.edges[0] == 0 and P.edges[-1] == n and np.all(np.diff(P.edges) <= width) and np.all(np.diff(P.edges) > 0)
+    assert np.array_equal(np.sort(P.order), np.arange(W.nnz))
+    assert np.array_equal(P.rows, topology.entry_rows(W)[P.order]) and np.array_equal(P.cols, W.indices[P.order])
+    assert np.array_equal(np.concatenate([b.data for b in P.blocks]), W.data[P.order])
+    for lo, hi, block in zip(P.edges, P.edges[1:], P.blocks):
+        assert np.array_equal(block.toarray(), Wd[:, lo:hi] if side == "out" else Wd[lo:hi, :].T)
+    W.data[:] = rng.standard_normal(W.nnz)                 # refresh follows W.data's new values
+    Wd = W.toarray()
+    for lo, hi, block in zip(P.edges, P.edges[1:], P.refresh(W.data)):
+        assert np.array_equal(block.toarray(), Wd[:, lo:hi] if side == "out" else Wd[lo:hi, :].T)
