@@ -91,27 +91,36 @@ class Panels(NamedTuple):
 
 def build_panels(W, rows, side, width):
     """:class:`Panels` of at most ``width`` units on ``side`` ('out' or 'in') for a canonical CSR W;
-    ``rows`` is the row of each stored entry. Stable sorts of small panel numbers; side 'in' first
-    sorts the entries by column."""
+    ``rows`` is the row of each stored entry. O(nnz + q·n) for q panels: a radix sort of the entries'
+    panel numbers for 'out'; for 'in' each panel is a contiguous range of W's entries, turned into
+    column order by SciPy's CSR → CSC conversion (a counting sort)."""
     n_in, n_out = W.shape
     n = n_out if side == "out" else n_in
     edges = np.linspace(0, n, -(-n // width) + 1).round().astype(np.intp)   # equal panels
+    blocks = []
     if side == "out":                               # W's (i, j) order, stably grouped by j's panel
         panel = (np.searchsorted(edges, W.indices, side="right") - 1).astype(np.uint16)
         order = np.argsort(panel, kind="stable")
-    else:                                           # (j, i) order, stably grouped by i's panel
-        by_column = np.argsort(W.indices, kind="stable")
-        panel = (np.searchsorted(edges, rows[by_column], side="right") - 1).astype(np.uint16)
-        order = by_column[np.argsort(panel, kind="stable")]
-    starts = np.concatenate([[0], np.cumsum(np.bincount(panel, minlength=len(edges) - 1))])
-    rows, cols = rows[order], W.indices[order]
-    blocks = []
-    for lo, hi, s, e in zip(edges, edges[1:], starts, starts[1:]):
-        walked, local = (rows[s:e], cols[s:e] - lo) if side == "out" else (cols[s:e], rows[s:e] - lo)
-        indptr = np.zeros((n_in if side == "out" else n_out) + 1, dtype=W.indptr.dtype)
-        np.cumsum(np.bincount(walked, minlength=len(indptr) - 1), out=indptr[1:])
-        shape = (n_in, hi - lo) if side == "out" else (n_out, hi - lo)
-        blocks.append(sp.csr_array((W.data[order[s:e]], local.astype(W.indices.dtype), indptr), shape=shape))
+        starts = np.concatenate([[0], np.cumsum(np.bincount(panel, minlength=len(edges) - 1))])
+        rows, cols = rows[order], W.indices[order]
+        for lo, hi, s, e in zip(edges, edges[1:], starts, starts[1:]):
+            indptr = np.zeros(n_in + 1, dtype=W.indptr.dtype)
+            np.cumsum(np.bincount(rows[s:e], minlength=n_in), out=indptr[1:])
+            local = (cols[s:e] - lo).astype(W.indices.dtype)
+            blocks.append(sp.csr_array((W.data[order[s:e]], local, indptr), shape=(n_in, hi - lo)))
+    else:                                           # rows lo..hi-1 of W, regrouped by column j
+        starts = W.indptr[edges].astype(np.intp)
+        orders, panel_rows = [], []
+        for lo, hi, s, e in zip(edges, edges[1:], starts, starts[1:]):
+            positions = sp.csr_array((np.arange(s, e), W.indices[s:e], W.indptr[lo:hi + 1] - s),
+                                     shape=(hi - lo, n_out))
+            by_column = positions.tocsc()          # (j, i) order, i increasing within each j
+            orders.append(by_column.data)
+            panel_rows.append(lo + by_column.indices)
+            blocks.append(sp.csr_array((W.data[by_column.data], by_column.indices, by_column.indptr),
+                                       shape=(n_out, hi - lo)))
+        order, rows = np.concatenate(orders), np.concatenate(panel_rows)
+        cols = W.indices[order]
     return Panels(order, rows, cols, edges, starts, blocks)
 
 
