@@ -82,10 +82,8 @@ def csr_stepper(model):
     def step(X, y):
         train_step(model, opt, X, y)
 
-    def nbytes():
-        return sum(L.W.data.nbytes + L.W.indices.nbytes + L.W.indptr.nbytes + L.rows.nbytes
-                   + L.b.nbytes + v_W.nbytes + v_b.nbytes
-                   for L, v_W, v_b in zip(model.layers, opt.v_W, opt.v_b))
+    def nbytes():                       # after a step: the layers' panel copies are built by then
+        return sum(L.nbytes + v_W.nbytes + v_b.nbytes for L, v_W, v_b in zip(model.layers, opt.v_W, opt.v_b))
     return step, nbytes
 
 

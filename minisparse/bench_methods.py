@@ -77,8 +77,10 @@ def method_costs(width=4000, epsilon=20.0, batch=100, rows=3500, repeats=5, rng=
 
 
 def set_update_scaling(widths, epsilon=20.0, repeats=3, rng=0):
-    """SET's update time at fixed ε as the width grows: [(width, nnz, Σ n_in·n_out, seconds)]. Its cost
-    should follow nnz (a sort and sampled positions), not the dense size, which grows as h²."""
+    """SET's update time at fixed ε as the width grows: [(width, nnz, Σ n_in·n_out, seconds, rebuild
+    seconds)]. Its cost should follow nnz (a partition and sampled positions), not the dense size,
+    which grows as h². The rebuild is what the next step pays for the new pattern: the layers'
+    copies of it in the order their products walk (``SparseLinear.prepare``)."""
     out = []
     for w in widths:
         base = SparseMLP.random([N_IN, w, w, N_CLASSES], topology="erdos_renyi", epsilon=epsilon, rng=rng,
@@ -87,8 +89,14 @@ def set_update_scaling(widths, epsilon=20.0, repeats=3, rng=0):
         def fresh():
             model = copy.deepcopy(base)
             return model, SGD(model, lr=0.01, momentum=0.9)
+
+        def updated():
+            model, opt = fresh()
+            set_update(model, 0.3, 0, opt)
+            return model, opt
         sec = _median_seconds(lambda m, o: set_update(m, 0.3, 0, o), repeats, fresh)
-        out.append((w, base.nnz, sum(layer.shape[0] * layer.shape[1] for layer in base.layers), sec))
+        rebuild = _median_seconds(lambda m, o: [layer.prepare() for layer in m.layers], repeats, updated)
+        out.append((w, base.nnz, sum(layer.shape[0] * layer.shape[1] for layer in base.layers), sec, rebuild))
     return out
 
 
@@ -122,9 +130,10 @@ def main(argv=None):
     if args.update_widths:
         rows = set_update_scaling(args.update_widths, args.epsilon, args.repeats or 3)
         print(f"\nSET update at fixed ε = {args.epsilon:g}: time follows nnz, not the dense size")
-        print(f"{'width':>8} {'nnz':>12} {'dense size':>16} {'ms':>9} {'ns per nnz':>11}")
-        for w, nnz, dense, sec in rows:
-            print(f"{w:>8,} {nnz:>12,} {dense:>16,} {1e3 * sec:>9.2f} {1e9 * sec / nnz:>11.1f}", flush=True)
+        print(f"{'width':>8} {'nnz':>12} {'dense size':>16} {'ms':>9} {'ns per nnz':>11} {'rebuild ms':>11}")
+        for w, nnz, dense, sec, rebuild in rows:
+            print(f"{w:>8,} {nnz:>12,} {dense:>16,} {1e3 * sec:>9.2f} {1e9 * sec / nnz:>11.1f} "
+                  f"{1e3 * rebuild:>11.2f}", flush=True)
         result["set_update_scaling"] = rows
     return result
 

@@ -34,12 +34,13 @@ import scipy.sparse as sp
 from . import activations
 from .topology import entry_rows
 
-CHUNK_ELEMENTS = 1 << 17   # gathered elements per chunk of the sampled product: two 512 KiB float32 buffers
-                           # that stay in the 4 MiB L2 with the rows they index (measured: 1 << 15 is
-                           # 10-20 % slower from Python overhead, 1 << 19 30 % slower from cache misses)
-PANEL_UNITS = 32768        # widest panel: a (128, 32768) float32 slice of activations is 16 MiB. Measured
-                           # at 300,000 → 300,000, batch 128: panels of 16k / 33k / 66k units take the
-                           # three products to 2.6 / 2.3 / 2.4 s (4.2 s without panels)
+CHUNK_ELEMENTS = 1 << 17   # gathered elements per chunk of the sampled product: two 512 KiB float32 buffers,
+                           # half of a core's 2 MiB L2 (measured: 1 << 15 is 10-20 % slower from Python
+                           # overhead, 1 << 19 30 % slower from cache misses)
+PANEL_UNITS = 32768        # widest panel: a (128, 32768) float32 slice of activations is 16 MiB, which stays
+                           # in the shared last-level cache. Measured at 300,000 → 300,000, batch 128: panels
+                           # of 16k / 33k / 66k units take the three products to 2.6 / 2.3 / 2.4 s (4.2 s
+                           # without panels)
 
 
 def sampled_product(A_prev, dZ, rows, cols, chunk_elements=CHUNK_ELEMENTS):
@@ -193,6 +194,27 @@ class SparseLinear:
             width = self._W.shape[0] if self.walk == "column-major" else PANEL_UNITS
             self._panels[side] = build_panels(self._W, self.rows, side, width)
         return self._panels[side]
+
+    def prepare(self):
+        """Build now the copies of the pattern that the layer's walk uses (else the next product builds
+        them): after a topology update this is the part of the update's cost that the step pays."""
+        if self.walk != "row-major":
+            self.panels("in")
+        if self.walk == "panels":
+            self.panels("out")
+        self.rows
+        return self
+
+    @property
+    def nbytes(self):
+        """Bytes the layer holds: W (values, indices, indptr), b, and the copies built for its products
+        (entry rows, panels), which are built on first use."""
+        arrays = [self._W.data, self._W.indices, self._W.indptr, self.b]
+        arrays += [] if self._rows is None else [self._rows]
+        for P in self._panels.values():
+            arrays += [P.order, P.rows, P.cols] + [a for block in P.blocks
+                                                   for a in (block.data, block.indices, block.indptr)]
+        return sum(a.nbytes for a in arrays)
 
     shape = property(lambda self: self._W.shape)
     nnz = property(lambda self: self._W.nnz)

@@ -137,8 +137,9 @@ def test_plot_writes_png_and_numbers(tmp_path):
 def test_set_update_scaling_reports_sizes():
     from minisparse import bench_methods
     rows = bench_methods.set_update_scaling([50, 120], epsilon=2, repeats=1)
-    assert [(w, nnz, dense) for w, nnz, dense, _ in rows] == [
+    assert [(w, nnz, dense) for w, nnz, dense, _, _ in rows] == [
         (w, 2 * (784 + w) + 2 * (2 * w) + 2 * (w + 10), 784 * w + w * w + 10 * w) for w in (50, 120)]
+    assert all(sec > 0 and rebuild > 0 for *_, sec, rebuild in rows)
 
 
 def test_fixed_epsilon_table_reports_cost_per_multiply_add(fast_run):

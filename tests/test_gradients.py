@@ -184,3 +184,25 @@ def test_panels_hold_the_dense_blocks(side, shape, width):
     Wd = W.toarray()
     for lo, hi, block in zip(P.edges, P.edges[1:], P.refresh(W.data)):
         assert np.array_equal(block.toarray(), Wd[:, lo:hi] if side == "out" else Wd[lo:hi, :].T)
+
+
+def test_nbytes_counts_the_pattern_copies(monkeypatch):
+    """A fresh layer holds W and b; the panel copies built by the first products are counted too, per
+    side at least order (8 B), rows and cols (4 B each), values and indices (4 B each) per entry; a new
+    pattern drops them again."""
+    monkeypatch.setattr(layer_module, "PANEL_UNITS", 4)
+    rng = np.random.default_rng(5)
+    W = topology.from_keys(np.sort(rng.choice(144, 50, replace=False)), rng.standard_normal(50), (12, 12))
+    layer = SparseLinear(W, np.zeros(12), "relu")
+    base = W.data.nbytes + W.indices.nbytes + W.indptr.nbytes + layer.b.nbytes
+    assert layer.nbytes == base
+    Z, A = layer.forward(rng.standard_normal((3, 12)))
+    after_forward = layer.nbytes
+    assert after_forward >= base + 50 * (8 + 4 + 4 + 4 + 4)           # 'out' panels (and entry rows)
+    layer.backward(rng.standard_normal((3, 12)), Z, A, rng.standard_normal((3, 12)))
+    assert layer.nbytes >= after_forward + 50 * (8 + 4 + 4 + 4 + 4)    # plus the 'in' panels
+    built = layer.nbytes
+    fresh = SparseLinear(W.copy(), np.zeros(12), "relu").prepare()        # builds the same copies up front
+    assert fresh.nbytes == built and set(fresh._panels) == {"in", "out"}
+    layer.W = topology.remove_entries(layer.W, np.arange(50) % 2 == 0)
+    assert layer.nbytes == layer.W.data.nbytes + layer.W.indices.nbytes + layer.W.indptr.nbytes + layer.b.nbytes
