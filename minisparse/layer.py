@@ -100,7 +100,9 @@ def build_panels(W, rows, side, width):
     edges = np.linspace(0, n, -(-n // width) + 1).round().astype(np.intp)   # equal panels
     blocks = []
     if side == "out":                               # W's (i, j) order, stably grouped by j's panel
-        panel = (np.searchsorted(edges, W.indices, side="right") - 1).astype(np.uint16)
+        panel = np.searchsorted(edges, W.indices, side="right") - 1
+        if len(edges) <= 1 << 16:                   # small panel numbers: NumPy's stable sort is a radix sort
+            panel = panel.astype(np.uint16)
         order = np.argsort(panel, kind="stable")
         starts = np.concatenate([[0], np.cumsum(np.bincount(panel, minlength=len(edges) - 1))])
         rows, cols = rows[order], W.indices[order]

@@ -151,3 +151,22 @@ def test_long_epochs_report_progress_on_stderr(teacher, capsys, monkeypatch):
     assert capsys.readouterr().err.count("  step ") > 0
     fit(model, SGD(model, lr=0.05), teacher, epochs=1, rng=0, verbose=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("elements, min_rows, expected_batches", [(1 << 22, 128, 1), (64 * 20, 4, 7), (10, 50, 3)])
+def test_evaluate_batches_by_width_and_matches_one_full_batch(monkeypatch, elements, min_rows, expected_batches):
+    """Rows per batch = min(batch_size, max(EVAL_MIN_ROWS, EVAL_ELEMENTS // widest layer)); the mean
+    loss and accuracy do not depend on the batching (here 130 rows, widest layer 64 units)."""
+    from minisparse import losses, train
+    monkeypatch.setattr(train, "EVAL_ELEMENTS", elements)
+    monkeypatch.setattr(train, "EVAL_MIN_ROWS", min_rows)
+    rng = np.random.default_rng(2)
+    model = SparseMLP.random([20, 64, 32, 4], density=0.3, rng=1)
+    X, y = rng.standard_normal((130, 20)), rng.integers(0, 4, 130)
+    calls = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda Xb, **kw: calls.append(len(Xb)) or forward(Xb, **kw))
+    loss, acc = train.evaluate(model, X, y, batch_size=1000)
+    assert len(calls) == expected_batches and sum(calls) == 130
+    Z = forward(X)
+    assert np.isclose(loss, losses.cross_entropy(Z, y)) and acc == np.mean(Z.argmax(1) == y)
