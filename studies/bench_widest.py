@@ -1,5 +1,5 @@
 """Sweep 3 of ``minisparse.bench`` one step further: one CSR training step of 784-h-h-10 at ε = 20
-for very wide h (default h = 1,000,000: 70 M connections, ~6 GiB, ~3 minutes).
+for very wide h (default h = 1,000,000: 70 M connections, 8.4 GiB, ~2 minutes).
 
     python studies/bench_widest.py [h ...]        # output kept in studies/bench_widest.txt
 """

@@ -2,7 +2,7 @@
 sampled product, the input gradient; then the optimizer. 784-h-h-10, Erdős–Rényi ε = 20, batch 128,
 float32 (the setting of ``minisparse.bench`` sweep 3).
 
-    python studies/profile_step.py [h ...]        # default 10000 100000; output: studies/profile_step.txt
+    python studies/profile_step.py [h ...]        # default 10000 100000 (the stored output also has 300000); output: studies/profile_step.txt
 """
 import sys
 import time
