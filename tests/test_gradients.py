@@ -206,3 +206,23 @@ def test_nbytes_counts_the_pattern_copies(monkeypatch):
     assert fresh.nbytes == built and set(fresh._panels) == {"in", "out"}
     layer.W = topology.remove_entries(layer.W, np.arange(50) % 2 == 0)
     assert layer.nbytes == layer.W.data.nbytes + layer.W.indices.nbytes + layer.W.indptr.nbytes + layer.b.nbytes
+
+
+def test_panels_give_the_row_major_results_bit_for_bit(monkeypatch):
+    """Panels add the same terms in the same order as the row-major products (each output unit sums
+    over its inputs in increasing order, each input unit over its outputs), so the forward values,
+    the sampled gradient and the input gradient are identical, not just close."""
+    rng = np.random.default_rng(8)
+    W = topology.from_keys(np.sort(rng.choice(90 * 70, 900, replace=False)),
+                           rng.standard_normal(900).astype(np.float32), (90, 70))
+    A_prev = np.asfortranarray(rng.standard_normal((16, 90), dtype=np.float32))
+    dA = np.asfortranarray(rng.standard_normal((16, 70), dtype=np.float32))
+    results = []
+    for units in (32768, 16):
+        monkeypatch.setattr(layer_module, "PANEL_UNITS", units)
+        layer = SparseLinear(W.copy(), np.zeros(70, np.float32), "relu")
+        Z, A = layer.forward(A_prev)
+        results.append((layer.walk, Z, *layer.backward(A_prev, Z, A, dA)[:3]))
+    (walk_a, *plain), (walk_b, *panels) = results
+    assert (walk_a, walk_b) == ("row-major", "panels")
+    assert all(np.array_equal(p, q) for p, q in zip(plain, panels))
