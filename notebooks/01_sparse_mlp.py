@@ -43,6 +43,7 @@ from IPython.display import Image, display
 import minisparse
 from minisparse import SGD, Adam, SparseLinear, SparseMLP, activations, init, losses, topology
 from minisparse.figures import f0_data, f0_plot
+from minisparse import layer as layer_module
 from minisparse.layer import sampled_product
 from minisparse.masked import MaskedMLP
 from minisparse.mlp import layer_nnz
@@ -461,6 +462,38 @@ print(f"multiply-adds: sampled {B_mid * W_mid.nnz:.1e}, dense {B_mid * n_mid * n
 assert agree(sampled_product(A_mid, dZ_mid, rows_mid, W_mid.indices), (A_mid.T @ dZ_mid)[rows_mid, W_mid.indices])
 
 # %% [markdown]
+# **Which way a product walks the entries.** Each stored entry (i, j) makes a product touch row i of
+# A_prevᵀ and row j of the output's transpose (B values each). SciPy walks a CSR matrix row by row, so
+# one side is read in order and the other side is jumped around, which is cheap only while that side
+# stays in cache. A layer picks its walk from its shape (`SparseLinear.walk`): W's own row-major
+# order; column-major (a CSR copy of Wᵀ) for expanding layers such as 784 → 100,000; and *panels*
+# when both sides are wider than `layer.PANEL_UNITS` (32,768 units, a 16 MiB slice at batch 128).
+# Panels regroup W's entries by ranges of output units (for the forward and the sampled product) or
+# of input units (for the input gradient), and a product runs panel by panel. Each panel is a block
+# of W; the products add the same terms in the same order, so the results are identical, not just
+# close. Here the panel width is lowered to 4 units so that a 12 × 12 layer uses panels.
+
+# %%
+W_p = init.random_sparse(12, 12, 30, np.random.default_rng(7))
+panels = layer_module.build_panels(W_p, topology.entry_rows(W_p), "out", 4)
+print("panel edges (output units):", panels.edges)
+for lo, hi, block in zip(panels.edges, panels.edges[1:], panels.blocks):
+    assert np.array_equal(block.toarray(), W_p.toarray()[:, lo:hi])      # panel p is W[:, lo:hi]
+print("W.data positions of panel 0's entries:", panels.order[panels.starts[0]:panels.starts[1]])
+
+A_p = np.random.default_rng(8).standard_normal((5, 12))
+dA_p = np.random.default_rng(9).standard_normal((5, 12))
+saved_units, outputs = layer_module.PANEL_UNITS, {}
+for units in (saved_units, 4):
+    layer_module.PANEL_UNITS = units
+    layer_p = SparseLinear(W_p.copy(), np.zeros(12), "relu")
+    Z_p, A_out = layer_p.forward(A_p)
+    outputs[layer_p.walk] = (Z_p, *layer_p.backward(A_p, Z_p, A_out, dA_p)[:3])
+layer_module.PANEL_UNITS = saved_units
+print("walks compared:", list(outputs))
+assert all(np.array_equal(a, b) for a, b in zip(outputs["row-major"], outputs["panels"]))
+
+# %% [markdown]
 # ## e. Optimizers, and the article's masked layer
 #
 # **SGD with momentum**, PyTorch form (the article's §7 writes the plain step w ← w − η∇L; momentum
@@ -616,6 +649,7 @@ display(Image(data=png))
 # | the forward pass Z = A_prev W + b, A = f(Z) | `minisparse.layer.SparseLinear.forward` |
 # | dZ = dA ⊙ f'(Z), dW, db, dA_prev = dZ Wᵀ, and G on request | `minisparse.layer.SparseLinear.backward` |
 # | dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k], chunk by chunk | `minisparse.layer.sampled_product` |
+# | which order a product walks the entries; panels | `SparseLinear.walk`, `minisparse.layer.build_panels`, `minisparse.layer.panel_product` |
 # | ∂L/∂Z = (softmax − onehot)/B | `minisparse.losses.cross_entropy_grad` |
 # | backprop across layers, `dense=` | `minisparse.mlp.SparseMLP.loss_and_grads` |
 # | v ← μv + g; w ← w − ηv on `W.data` | `minisparse.optim.SGD.step` (then `SGD._update`) |
