@@ -23,8 +23,8 @@ layer picks its walk from its shape (:attr:`SparseLinear.walk`):
   (ε = 20, batch 128, float32) the three products take 2.3 s instead of 4.2 s.
 
 The copies in other orders are built once per pattern (:class:`Panels`); their values are refreshed
-from ``W.data`` at each use, since the optimizer updates ``W.data`` in place. The cost is memory: about
-28 bytes per stored entry for each side's copy.
+from ``W.data`` at each use, since the optimizer updates ``W.data`` in place. The cost is memory: 24–28
+bytes per stored entry for each side's copy.
 """
 from typing import NamedTuple
 
