@@ -15,6 +15,7 @@ import numpy as np
 
 from . import second_order
 from .checks import check_rng, check_y
+from .pruning import lowest_indices
 from .topology import entry_keys, entry_rows, grow, is_canonical, isin_sorted, union_sorted
 
 DENSE_FALLBACK = 0.5    # enumerate the free positions once (taken + k) exceeds this share of the layer
@@ -201,12 +202,8 @@ def top_k_dense(scores, W, k, exclude=None, where="layer"):
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= n_ok:
         raise ValueError(f"cannot grow {k!r} positions in {where}: only {n_ok} candidates "
                          f"(inactive, not excluded, score > −inf)")
-    if k == 0:
-        return np.empty(0, dtype=np.int64)
-    threshold = np.partition(flat, flat.size - k)[flat.size - k]             # k-th largest
-    above = np.flatnonzero(flat > threshold)
-    ties = np.flatnonzero(flat == threshold)[:k - above.size]
-    return np.sort(np.concatenate([above, ties])).astype(np.int64)
+    np.negative(flat, out=flat)                    # the k highest scores are the k lowest of −scores
+    return np.sort(lowest_indices(flat, k)).astype(np.int64)
 
 
 def top_k_keys(keys, scores, k):
