@@ -1,4 +1,4 @@
-"""``python -m minisparse train``: train any method on any bundled data set with its paper's defaults.
+"""``python -m minisparse``: train a method on a data set with its paper's defaults, or run the lab.
 
     python -m minisparse train --method rigl --data mnist5k --density 0.05
     python -m minisparse train --method set --data mnist5k --epsilon 20 --epochs 30
@@ -7,23 +7,28 @@
 
 One progress line per epoch; the history (JSON) and the model (.npz, ``minisparse.serialize``) are
 written atomically into ``--out`` (default ``runs/<method>-<data>-<density>``).
+
+    python -m minisparse figures --fast          # minisparse.lab.figures: regenerate the figures
+    python -m minisparse bench                   # minisparse.lab.bench: CSR step vs dense W ⊙ M
+    python -m minisparse bench-methods           # minisparse.lab.bench_methods: each method's costs
 """
 import argparse
+import importlib
 import json
 import os
 import sys
 
 import numpy as np
 
-from . import init, serialize
-from .ctre import train_ctre
-from .datasets import load_dataset
-from .mlp import SparseMLP
-from .optim import Adam
-from .rigl import train_rigl
-from .set_training import train_set
-from .sparse_momentum import train_sparse_momentum
-from .train import fit
+from .network import init, serialize
+from .sparse_training.ctre import train_ctre
+from .data.datasets import load_dataset
+from .network.mlp import SparseMLP
+from .network.optim import Adam
+from .sparse_training.rigl import train_rigl
+from .sparse_training.set_training import train_set
+from .sparse_training.sparse_momentum import train_sparse_momentum
+from .network.train import fit
 
 
 def build_model(method, sizes, density, epsilon, rng, dtype=np.float64):
@@ -106,9 +111,19 @@ def train_command(args):
     return record
 
 
+LAB = {"figures": ("minisparse.lab.figures", "regenerate the articles' figures (see figures --help)"),
+       "bench": ("minisparse.lab.bench", "time and memory of a step: CSR against dense W ⊙ M"),
+       "bench-methods": ("minisparse.lab.bench_methods", "each method's cost per step and per update")}
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in LAB:                 # the lab's commands parse their own arguments
+        return importlib.import_module(LAB[argv[0]][0]).main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m minisparse", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, text) in LAB.items():
+        sub.add_parser(name, help=text, add_help=False)
     t = sub.add_parser("train", help="train one method on one data set")
     t.add_argument("--method", required=True, choices=["dense", "static", "set", "rigl", "sparse_momentum",
                                                           "ctre_sim", "ctre_seq", "ctre_cosine"])

@@ -9,8 +9,8 @@ at 0.1 % density, batch 128, float32, takes 10.7 ms per step with the defaults a
 arrays above 32 MiB, which glibc always maps afresh, do not change.
 
 The setting is process-wide, so the library never applies it on import: the command-line entry
-points (``python -m minisparse``, ``minisparse.bench``, ``minisparse.bench_methods``,
-``minisparse.figures``) call it, and a script may call it too.
+point (``python -m minisparse``, with its ``train``, ``figures``, ``bench`` and ``bench-methods``
+commands) calls it, and a script may call it too.
 """
 import ctypes
 import ctypes.util

@@ -41,13 +41,14 @@ import numpy as np
 from IPython.display import Image, display
 
 import minisparse
-from minisparse import SGD, Adam, SparseLinear, SparseMLP, activations, init, losses, topology
-from minisparse.figures import f0_data, f0_plot
-from minisparse import layer as layer_module
-from minisparse.layer import sampled_product
-from minisparse.masked import MaskedMLP
-from minisparse.mlp import layer_nnz
-from minisparse.static import article_experiment, sparsity
+from minisparse import SGD, Adam, SparseLinear, SparseMLP
+from minisparse.network import activations, init, losses, topology
+from minisparse.lab.figures import f0_data, f0_plot
+from minisparse.network import layer as layer_module
+from minisparse.network.layer import sampled_product
+from minisparse.network.masked import MaskedMLP
+from minisparse.network.mlp import layer_nnz
+from minisparse.sparse_training.static import article_experiment, sparsity
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
@@ -128,7 +129,7 @@ assert topology.is_canonical(W) and W.nnz == 7
 #
 # SciPy's sparse–sparse arithmetic and `eliminate_zeros()` rebuild the pattern and silently drop
 # stored zeros, so the library never uses them on weights: values are updated in place on `W.data`,
-# and only `minisparse.topology` changes a pattern.
+# and only `minisparse.network.topology` changes a pattern.
 
 # %%
 print("nnz of W            :", W.nnz)
@@ -615,7 +616,7 @@ for level in (0.8, 0.9):
 # **F0** compares dense, 80 % and 90 % sparse networks trained this way on two tasks: the article's
 # random data (training loss; the article runs 20 epochs, the figure 200 so the curves separate) and
 # the bundled MNIST-5k (validation accuracy), and plots the sparsity measured after every epoch.
-# `python -m minisparse.figures f0` writes the same figure into `figures/`; here it goes to a
+# `python -m minisparse figures f0` writes the same figure into `figures/`; here it goes to a
 # temporary folder and is shown inline.
 
 # %%
@@ -646,17 +647,17 @@ display(Image(data=png))
 #
 # | to see | break in |
 # | --- | --- |
-# | the forward pass Z = A_prev W + b, A = f(Z) | `minisparse.layer.SparseLinear.forward` |
-# | dZ = dA ⊙ f'(Z), dW, db, dA_prev = dZ Wᵀ, and G on request | `minisparse.layer.SparseLinear.backward` |
-# | dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k], chunk by chunk | `minisparse.layer.sampled_product` |
-# | which order a product walks the entries; panels | `SparseLinear.walk`, `minisparse.layer.build_panels`, `minisparse.layer.panel_product` |
-# | ∂L/∂Z = (softmax − onehot)/B | `minisparse.losses.cross_entropy_grad` |
-# | backprop across layers, `dense=` | `minisparse.mlp.SparseMLP.loss_and_grads` |
-# | v ← μv + g; w ← w − ηv on `W.data` | `minisparse.optim.SGD.step` (then `SGD._update`) |
-# | Adam's moments and bias correction | `minisparse.optim.Adam._update` |
-# | initial topology and fan-in scaling | `minisparse.mlp.SparseMLP.random`, `minisparse.init.random_sparse` |
-# | one mini-batch step / one epoch | `minisparse.train.train_step`, `minisparse.train.run_epoch` |
-# | the article's experiment | `minisparse.static.train_static` |
+# | the forward pass Z = A_prev W + b, A = f(Z) | `minisparse.network.layer.SparseLinear.forward` |
+# | dZ = dA ⊙ f'(Z), dW, db, dA_prev = dZ Wᵀ, and G on request | `minisparse.network.layer.SparseLinear.backward` |
+# | dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k], chunk by chunk | `minisparse.network.layer.sampled_product` |
+# | which order a product walks the entries; panels | `SparseLinear.walk`, `minisparse.network.layer.build_panels`, `minisparse.network.layer.panel_product` |
+# | ∂L/∂Z = (softmax − onehot)/B | `minisparse.network.losses.cross_entropy_grad` |
+# | backprop across layers, `dense=` | `minisparse.network.mlp.SparseMLP.loss_and_grads` |
+# | v ← μv + g; w ← w − ηv on `W.data` | `minisparse.network.optim.SGD.step` (then `SGD._update`) |
+# | Adam's moments and bias correction | `minisparse.network.optim.Adam._update` |
+# | initial topology and fan-in scaling | `minisparse.network.mlp.SparseMLP.random`, `minisparse.network.init.random_sparse` |
+# | one mini-batch step / one epoch | `minisparse.network.train.train_step`, `minisparse.network.train.run_epoch` |
+# | the article's experiment | `minisparse.sparse_training.static.train_static` |
 #
 # For example, to stop inside the backward pass of the output layer of the tiny network above:
 #

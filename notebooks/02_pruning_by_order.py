@@ -56,8 +56,11 @@ from IPython.display import Image, display
 
 import minisparse
 from minisparse import SGD, SparseLinear, SparseMLP, evaluate, fit, train_step
-from minisparse import fig_pruning, first_order, losses, pipelines, pruning, second_order, structured, topology
-from minisparse.datasets import Split, load_dataset, make_teacher_data, stratified_split
+from minisparse import pruning
+from minisparse.lab import fig_pruning
+from minisparse.pruning import first_order, pipelines, second_order, structured
+from minisparse.network import losses, topology
+from minisparse.data.datasets import Split, load_dataset, make_teacher_data, stratified_split
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
 ROOT = Path(minisparse.__file__).resolve().parents[1]         # the repository (figures/, notebooks/)
@@ -862,7 +865,7 @@ assert all(abs(a.density - b.density) < 1e-3 for a, b in zip(ticket.layers, rand
 # about 5½ minutes on one thread here. P1 accounted for almost 4 of them, mostly in OBS, which
 # inverts a 784 × 784 Fisher block per first-layer neuron. So this notebook computes both figures at
 # the library's **fast** sizes (784-32-16-10, 600 training images), even in a full run. It also shows
-# the full-size PNGs that `python -m minisparse.figures pruning prune_vs_scratch` writes into
+# the full-size PNGs that `python -m minisparse figures pruning prune_vs_scratch` writes into
 # `figures/`, if they are there.
 #
 # The fast numbers are too noisy to rank methods, but two things in them are structural. First, the
@@ -906,7 +909,7 @@ for name in ("pruning_by_order.png", "prune_vs_scratch.png"):
         print(f"figures/{name}")
         display(Image(filename=path))
     else:
-        print(f"figures/{name} is not there: python -m minisparse.figures pruning prune_vs_scratch")
+        print(f"figures/{name} is not there: python -m minisparse figures pruning prune_vs_scratch")
 
 # %% [markdown]
 # ## 5. Article name → function
@@ -935,7 +938,7 @@ for name in ("pruning_by_order.png", "prune_vs_scratch.png"):
 #
 # | to see | break in |
 # | --- | --- |
-# | which entries go (counts, ties, global threshold) | `pruning.keep_masks`, `pruning.lowest_k` (called by `pruning.prune_lowest`) |
+# | which entries go (counts, ties, global threshold) | `pruning.keep_masks`, `pruning.keep_all_but_lowest` (called by `pruning.prune_lowest`) |
 # | the pattern actually shrinking (optimizer state follows) | `topology.prune` |
 # | SET's two thresholds | `pruning.set_keep_mask` |
 # | merging twins / folding the mean | `structured.merge_similar_neurons`, `structured.prune_low_variance` |

@@ -25,7 +25,7 @@
 # - **first order**: the gradient |G| (RigL) and the momentum |V| (Sparse Momentum);
 # - **second order**: Hessian-guided growth, g² / (H_qq + λ), derived below.
 #
-# Every criterion in `minisparse.growth` follows one convention. A **growth score** covers the
+# Every criterion in `minisparse.growth.select` follows one convention. A **growth score** covers the
 # *inactive* positions of one layer: a dense (n_in, n_out) array with −inf at the active positions, or
 # `Candidates` (flat keys i·n_out + j with their scores). **High means grow.** `grow_highest` adds the k
 # highest and `grow_random` adds k uniformly random ones. Candidates are always the positions inactive
@@ -51,8 +51,10 @@ import numpy as np
 
 import minisparse
 from minisparse import SGD, SparseLinear, SparseMLP
-from minisparse import growth, losses, pruning, second_order, topology
-from minisparse.datasets import load_dataset
+from minisparse import growth, pruning
+from minisparse.network import topology
+from minisparse.pruning import second_order
+from minisparse.data.datasets import load_dataset
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
 ROOT = Path(minisparse.__file__).resolve().parents[1]
@@ -566,7 +568,7 @@ Xb, yb = data.X_train[:100], data.y_train[:100]                  # (100, 784), (
 
 W_full = big.layers[0].W
 k_b = round(0.3 * W_full.nnz)
-keep_b = pruning.lowest_k(np.abs(W_full.data), k_b)
+keep_b = pruning.keep_all_but_lowest(np.abs(W_full.data), k_b)
 dropped_b = topology.entry_keys(W_full)[~keep_b]
 last_b = growth.remember_dropped({}, W_full, keep_b)
 topology.prune(big, 0, keep_b, opt_big)

@@ -49,9 +49,11 @@ import numpy as np
 
 import minisparse
 from minisparse import SGD, SparseMLP, fit
-from minisparse import diagnostics, growth, init, pruning, set_training, topology
-from minisparse.datasets import Split, load_dataset
-from minisparse.mlp import layer_nnz
+from minisparse import growth, pruning
+from minisparse.sparse_training import diagnostics, set_training
+from minisparse.network import topology
+from minisparse.data.datasets import Split, load_dataset
+from minisparse.network.mlp import layer_nnz
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
 ROOT = Path(minisparse.__file__).resolve().parents[1]

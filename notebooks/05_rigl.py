@@ -46,12 +46,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minisparse
-from minisparse import SGD, SparseMLP, fit, init, train_step
-from minisparse.cost import epoch_macs, step_macs
-from minisparse.datasets import load_dataset
-from minisparse.rigl import drop_count, rigl_step, rigl_steps, rigl_update, train_rigl
-from minisparse.schedules import cosine_decay, is_update_step
-from minisparse.topology import entry_keys
+from minisparse import SGD, SparseMLP, fit
+from minisparse.network import init
+from minisparse.network.cost import epoch_macs, step_macs
+from minisparse.data.datasets import load_dataset
+from minisparse.sparse_training.rigl import drop_count, rigl_step, rigl_steps, rigl_update, train_rigl
+from minisparse.sparse_training.schedules import cosine_decay, is_update_step
+from minisparse.network.topology import entry_keys
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
@@ -254,7 +255,7 @@ for l, (old, ref) in enumerate(zip(net.layers, net_ref.layers)):
 # %% [markdown]
 # ## d. What an update step costs
 #
-# **Article 000, end of *Dynamic Sparse Training*; `minisparse.cost`.** An ordinary step of a layer
+# **Article 000, end of *Dynamic Sparse Training*; `minisparse.network.cost`.** An ordinary step of a layer
 # costs B·nnz multiply-adds each for the forward product, dW and dA_prev (dA_prev is skipped for the
 # first layer). RigL's update step also computes G = A_prevᵀ dZ at all n_in·n_out positions, which
 # costs B·n_in·n_out more whatever the density. RigL pays this only once every ΔT steps. Sparse
@@ -390,14 +391,14 @@ assert dense_run == n_updates * 100 * sum(n_i * n_o for n_i, n_o in (l.shape for
 #
 # | to see | break in |
 # | --- | --- |
-# | ERK densities, with capping | `minisparse.init.erk_densities` |
-# | f(t) = α/2·(1 + cos(πt/T_end)); when to update | `minisparse.schedules.cosine_decay`, `minisparse.schedules.is_update_step` |
-# | k = ⌊f·nnz⌋ | `minisparse.rigl.drop_count` |
-# | update step vs ordinary step (the skipped optimizer step) | `minisparse.rigl.rigl_step` |
-# | the dense G, the drop, the growth of one update | `minisparse.rigl.rigl_update` |
-# | the k smallest \|w\| | `minisparse.pruning.lowest_k` |
-# | \|G\| at inactive positions; top-k growth at value 0, momentum 0 | `minisparse.growth.gradient_score`, `minisparse.growth.grow_highest` |
-# | the training loop, the topology log and its MACs | `minisparse.rigl.train_rigl` |
+# | ERK densities, with capping | `minisparse.network.init.erk_densities` |
+# | f(t) = α/2·(1 + cos(πt/T_end)); when to update | `minisparse.sparse_training.schedules.cosine_decay`, `minisparse.sparse_training.schedules.is_update_step` |
+# | k = ⌊f·nnz⌋ | `minisparse.sparse_training.rigl.drop_count` |
+# | update step vs ordinary step (the skipped optimizer step) | `minisparse.sparse_training.rigl.rigl_step` |
+# | the dense G, the drop, the growth of one update | `minisparse.sparse_training.rigl.rigl_update` |
+# | the k smallest \|w\| | `minisparse.pruning.select.keep_all_but_lowest` |
+# | \|G\| at inactive positions; top-k growth at value 0, momentum 0 | `minisparse.growth.select.gradient_score`, `minisparse.growth.select.grow_highest` |
+# | the training loop, the topology log and its MACs | `minisparse.sparse_training.rigl.train_rigl` |
 #
 # For example, to stop inside the update of the tiny network above:
 #

@@ -50,13 +50,14 @@ import numpy as np
 
 import minisparse
 from minisparse import SGD, SparseMLP, fit, train_step
-from minisparse.cost import epoch_macs, step_macs
-from minisparse.datasets import load_dataset
-from minisparse.growth import grow_highest, momentum_score
-from minisparse.schedules import sparse_momentum_prune_rate
-from minisparse.sparse_momentum import (momentum_shares, prune_count, redistribute, sparse_momentum_update,
+from minisparse.network.cost import epoch_macs, step_macs
+from minisparse.data.datasets import load_dataset
+from minisparse.growth.criteria import momentum_score
+from minisparse.growth.select import grow_highest
+from minisparse.sparse_training.schedules import sparse_momentum_prune_rate
+from minisparse.sparse_training.sparse_momentum import (momentum_shares, prune_count, redistribute, sparse_momentum_update,
                                         train_sparse_momentum)
-from minisparse.topology import entry_keys
+from minisparse.network.topology import entry_keys
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
@@ -363,7 +364,7 @@ print("shares s_l at the first update:", np.round(shares_log[0], 3))
 # connections from the start, and a static ERK mask is the stronger baseline to compare with.
 
 # %% [markdown]
-# **The dense cost per step** (`minisparse.cost.step_macs`). The sparse work is 3·B·nnz_l
+# **The dense cost per step** (`minisparse.network.cost.step_macs`). The sparse work is 3·B·nnz_l
 # multiply-adds per layer (2·B·nnz for the first layer). The dense gradient adds B·n_in·n_out per
 # layer at **every** step, because V must see every position. RigL (notebook 05) pays that only once
 # every ΔT steps.
@@ -390,15 +391,15 @@ print(f"whole run ({epochs} epochs): sparse {total_sparse:,}, dense {total_dense
 #
 # | to see | break in |
 # | --- | --- |
-# | V ← μV + G at every position; w moves with V at its own positions | `minisparse.optim.SGD._dense_velocity` |
-# | the dense G (every step) | `minisparse.mlp.SparseMLP.loss_and_grads` with `dense=True` |
-# | (1) the layer shares s_l | `minisparse.sparse_momentum.momentum_shares` |
-# | (2) k = ⌈p·nnz⌉ smallest \|w\| | `minisparse.sparse_momentum.prune_count`, `minisparse.pruning.lowest_k` |
-# | (3) water-filling with caps, largest-remainder rounding | `minisparse.sparse_momentum.redistribute` |
-# | (4) top \|V\| among inactive positions, at value 0, V kept | `minisparse.growth.momentum_score`, `minisparse.growth.grow_highest` |
-# | one whole update | `minisparse.sparse_momentum.sparse_momentum_update` |
-# | p(e), the cosine-decayed prune rate | `minisparse.schedules.sparse_momentum_prune_rate` |
-# | the training loop and its MACs | `minisparse.sparse_momentum.train_sparse_momentum` |
+# | V ← μV + G at every position; w moves with V at its own positions | `minisparse.network.optim.SGD._dense_velocity` |
+# | the dense G (every step) | `minisparse.network.mlp.SparseMLP.loss_and_grads` with `dense=True` |
+# | (1) the layer shares s_l | `minisparse.sparse_training.sparse_momentum.momentum_shares` |
+# | (2) k = ⌈p·nnz⌉ smallest \|w\| | `minisparse.sparse_training.sparse_momentum.prune_count`, `minisparse.pruning.select.keep_all_but_lowest` |
+# | (3) water-filling with caps, largest-remainder rounding | `minisparse.sparse_training.sparse_momentum.redistribute` |
+# | (4) top \|V\| among inactive positions, at value 0, V kept | `minisparse.growth.select.momentum_score`, `minisparse.growth.select.grow_highest` |
+# | one whole update | `minisparse.sparse_training.sparse_momentum.sparse_momentum_update` |
+# | p(e), the cosine-decayed prune rate | `minisparse.sparse_training.schedules.sparse_momentum_prune_rate` |
+# | the training loop and its MACs | `minisparse.sparse_training.sparse_momentum.train_sparse_momentum` |
 #
 # For example, to stop inside one update of the tiny network above:
 #

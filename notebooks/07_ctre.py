@@ -57,15 +57,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minisparse
-from minisparse import SGD, SparseMLP, ctre, fig_ctre, growth, pruning, topology
-from minisparse.checks import DivergenceError
-from minisparse.cost import epoch_macs
-from minisparse.ctre import (best_validation, cosine_similarity, ctre_update, drop_count, similarity_macs,
+from minisparse import SGD, SparseMLP, growth, pruning
+from minisparse.sparse_training import ctre
+from minisparse.lab import fig_ctre
+from minisparse.network import topology
+from minisparse.network.checks import DivergenceError
+from minisparse.network.cost import epoch_macs
+from minisparse.sparse_training.ctre import (best_validation, cosine_similarity, ctre_update, drop_count, similarity_macs,
                              train_ctre)
-from minisparse.datasets import madelon_split, make_teacher_data, stratified_split
-from minisparse.losses import softmax
-from minisparse.topology import entry_keys
-from minisparse.train import run_epoch
+from minisparse.data.datasets import madelon_split, make_teacher_data, stratified_split
+from minisparse.network.losses import softmax
+from minisparse.network.topology import entry_keys
+from minisparse.network.train import run_epoch
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
 ROOT = Path(minisparse.__file__).resolve().parents[1]
@@ -430,7 +433,7 @@ except DivergenceError as err:
     print(f"s = 10, lr {fig_ctre.HP['lr']}: {err}")
 
 # %% [markdown]
-# Figure F6 (`figures/f6_cosine_vs_dot.png`, written by `python -m minisparse.figures cosine_vs_dot`)
+# Figure F6 (`figures/f6_cosine_vs_dot.png`, written by `python -m minisparse figures cosine_vs_dot`)
 # follows the share over several updates and seeds.
 #
 # ## 5. The highly sparse regime: ε = 1, 3 × 1,000 hidden units
@@ -546,7 +549,7 @@ print(f"→ the similarity pass is {sum(sim_cost.values()) / epoch_cost['sparse'
 # | --- | --- |
 # | Eq. 2: activations, chunked Gram products, the column norms | `ctre.cosine_similarity`, `ctre.activations` |
 # | one update per layer: drop, top-k Sim, the just-dropped picks replaced at random, U(±√(6/n_in)) | `ctre.ctre_update` |
-# | k = ⌊ζ · nnz⌋ and the k smallest \|w\| | `ctre.drop_count`, `pruning.lowest_k` |
+# | k = ⌊ζ · nnz⌋ and the k smallest \|w\| | `ctre.drop_count`, `pruning.keep_all_but_lowest` |
 # | top-k among the positions not kept, ties to the lower position | `growth.top_k_dense` |
 # | the random positions | `growth.random_positions` |
 # | CTRE_seq's counter and switch; what each update logs | `ctre.train_ctre` |
@@ -581,5 +584,5 @@ print(f"{len(names)} names found:", ", ".join(names))
 # `figures/`:
 #
 # ```bash
-# python -m minisparse.figures ctre_update ctre_trace cosine_vs_dot ctre_accuracy ctre_density
+# python -m minisparse figures ctre_update ctre_trace cosine_vs_dot ctre_accuracy ctre_density
 # ```

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from minisparse import bench
+from minisparse.lab import bench
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_time_step_returns_a_result_in_the_requested_dtype():
 def test_method_costs_count_what_each_method_adds():
     """Per-method costs (fast): every method's step does the same sparse work; only Sparse Momentum's
     step adds dense work; RigL's update adds B·Σ n_in·n_out, CTRE's N·Σ n_in·n_out; times are not asserted."""
-    from minisparse import bench_methods
+    from minisparse.lab import bench_methods
     r = bench_methods.method_costs(width=60, epsilon=3, batch=16, rows=50, repeats=1)
     m, dims = r["methods"], 784 * 60 + 60 * 60 + 60 * 10
     assert {c["step"][0] for c in m.values()} == {m["static"]["step"][0]} and m["static"]["step"][0] > 0
@@ -135,7 +135,7 @@ def test_plot_writes_png_and_numbers(tmp_path):
 
 
 def test_set_update_scaling_reports_sizes():
-    from minisparse import bench_methods
+    from minisparse.lab import bench_methods
     rows = bench_methods.set_update_scaling([50, 120], epsilon=2, repeats=1)
     assert [(w, nnz, dense) for w, nnz, dense, _, _ in rows] == [
         (w, 2 * (784 + w) + 2 * (2 * w) + 2 * (w + 10), 784 * w + w * w + 10 * w) for w in (50, 120)]

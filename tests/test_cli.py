@@ -6,7 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from minisparse import cli, serialize
+from minisparse import cli
+
+from minisparse.network import serialize
 
 
 @pytest.mark.parametrize("method", ["dense", "static", "set", "rigl", "sparse_momentum",
@@ -86,3 +88,15 @@ def test_set_only_options_are_refused_elsewhere_and_counted():
     with pytest.raises(SystemExit, match="one multiplier per layer"):
         cli.main(["train", "--method", "set", "--data", "teacher", "--hidden", "8", "--lr-scale", "1",
                   "--epochs", "1"])
+
+
+def test_the_lab_commands_run_through_the_same_entry_point(capsys):
+    """``python -m minisparse figures|bench|bench-methods`` hand their arguments to the lab's own parsers."""
+    assert cli.main(["figures", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "f0_static_sparse.png" in listed and "pruning_by_order.png" in listed
+    for command in ("bench", "bench-methods"):
+        with pytest.raises(SystemExit) as stop:
+            cli.main([command, "--help"])
+        assert stop.value.code == 0
+        assert f"python -m minisparse {command}" in capsys.readouterr().out

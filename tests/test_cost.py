@@ -1,6 +1,6 @@
 """Multiply-add accounting worked out by hand."""
 from minisparse import SparseMLP
-from minisparse.cost import epoch_macs, step_macs
+from minisparse.network.cost import epoch_macs, step_macs
 
 
 def test_step_macs_by_hand():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minisparse import SGD, SparseMLP
-from minisparse.ctre import (
+from minisparse.sparse_training.ctre import (
     activations,
     best_validation,
     cosine_similarity,
@@ -18,8 +18,8 @@ from minisparse.ctre import (
     similarity_macs,
     train_ctre,
 )
-from minisparse.datasets import Split, load_dataset
-from minisparse.topology import entry_keys, is_canonical
+from minisparse.data.datasets import Split, load_dataset
+from minisparse.network.topology import entry_keys, is_canonical
 
 
 def sim_oracle(A_prev, A):

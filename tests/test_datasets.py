@@ -1,11 +1,11 @@
-"""Tests for minisparse.datasets: bundled MNIST-5k, synthetic generators, stratified split, dispatch."""
+"""Tests for minisparse.data.datasets: bundled MNIST-5k, synthetic generators, stratified split, dispatch."""
 import dataclasses
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from minisparse.datasets import (Split, load_dataset, load_mnist5k, make_random_data,
+from minisparse.data.datasets import (Split, load_dataset, load_mnist5k, make_random_data,
                                  make_teacher_data, stratified_split)
 
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minisparse import SparseLinear, SparseMLP, cost, diagnostics, topology
-from minisparse.diagnostics import (EverActive, TopologyLog, dead_neurons, layer_densities,
-                                    out_degree_map, topology_change)
-from minisparse.topology import from_positions, mask
+from minisparse import SparseLinear, SparseMLP
+from minisparse.network import neurons, topology
+from minisparse.network.neurons import dead_neurons, out_degree_map
+from minisparse.sparse_training.diagnostics import EverActive, TopologyLog, layer_densities, topology_change
+from minisparse.network.topology import from_positions, mask
 
 
 def small_model(seed, sizes=(6, 5, 4, 3), density=0.4):
@@ -139,7 +140,7 @@ def test_dead_neurons_match_dense_oracle(seed, density):
         for kind, flags in expect.items():
             assert r["indices"][kind].tolist() == np.flatnonzero(flags).tolist()
             assert r["counts"][kind] == flags.sum()
-    in_batches = diagnostics._never_active(model, X, batch_size=2)
+    in_batches = neurons._never_active(model, X, batch_size=2)
     assert all(np.array_equal(a, np.isin(np.arange(a.size), r["indices"]["never_active"]))
                for a, r in zip(in_batches, report))
 
@@ -160,11 +161,6 @@ def test_out_degree_map_mnist_shape_and_bad_shape():
     assert img.shape == (28, 28) and img.sum() == model.layers[0].nnz
     with pytest.raises(ValueError, match="784"):
         out_degree_map(model, shape=(27, 28))
-
-
-def test_macs_per_step_is_cost_step_macs():
-    model = small_model(3)
-    assert diagnostics.macs_per_step(model, 8, dense_layers=(1,)) == cost.step_macs(model, 8, (1,))
 
 
 def test_topology_log_records_changes_and_dumps_to_json():

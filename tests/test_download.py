@@ -1,4 +1,4 @@
-"""Tests for minisparse.download against tiny synthetic IDX files served from 127.0.0.1 or file://.
+"""Tests for minisparse.data.download against tiny synthetic IDX files served from 127.0.0.1 or file://.
 
 Nothing here touches the internet: every URL points at a loopback server or a local directory.
 """
@@ -12,9 +12,9 @@ import threading
 import numpy as np
 import pytest
 
-from minisparse import download
-from minisparse.datasets import load_dataset
-from minisparse.download import CHECKSUMS, FILES, default_cache_dir, load_mnist, read_idx
+from minisparse.data import download
+from minisparse.data.datasets import load_dataset
+from minisparse.data.download import CHECKSUMS, FILES, default_cache_dir, load_mnist, read_idx
 
 N_TRAIN, N_TEST = 20, 10
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minisparse import SGD, SparseMLP, train_step
-from minisparse.masked import MaskedMLP
+from minisparse.network.masked import MaskedMLP
 
 
 def setup(seed=0, activation="relu"):

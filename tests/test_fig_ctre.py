@@ -4,7 +4,7 @@ they claim, and spreading the runs over worker processes changes nothing."""
 import numpy as np
 import pytest
 
-from minisparse import fig_ctre
+from minisparse.lab import fig_ctre
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minisparse import fig_dst, fig_dst_extras
+from minisparse.lab import fig_dst, fig_dst_extras
 
 
 @pytest.fixture(scope="module")

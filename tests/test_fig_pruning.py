@@ -3,8 +3,14 @@ import copy
 
 import pytest
 
-from minisparse import SparseMLP, fig_pruning, pipelines, topology
-from minisparse.datasets import make_teacher_data, stratified_split
+from minisparse import SparseMLP
+
+from minisparse.lab import fig_pruning
+
+from minisparse.pruning import pipelines
+
+from minisparse.network import topology
+from minisparse.data.datasets import make_teacher_data, stratified_split
 
 
 @pytest.fixture(scope="module")

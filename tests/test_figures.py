@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from minisparse import figures
+from minisparse.lab import figures
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 
 from minisparse import SGD, SparseMLP, fit, train_step
-from minisparse.datasets import Split
-from minisparse.first_order import (MomentumPruner, MovementScore, TaylorScore, grasp_prune, grasp_score,
+from minisparse.data.datasets import Split
+from minisparse.pruning.first_order import (MomentumPruner, MovementScore, TaylorScore, grasp_prune, grasp_score,
                                     hessian_vector_product, snip_prune, snip_score, taylor_score)
-from minisparse.layer import SparseLinear
-from minisparse.losses import softmax
-from minisparse.masked import MaskedMLP
-from minisparse.mlp import Grad
-from minisparse.topology import entry_keys, from_positions, grow, is_canonical, prune
+from minisparse.network.layer import SparseLinear
+from minisparse.network.losses import softmax
+from minisparse.network.masked import MaskedMLP
+from minisparse.network.mlp import Grad
+from minisparse.network.topology import entry_keys, from_positions, grow, is_canonical, prune
 
 from helpers import rel_err, toy as _toy
 

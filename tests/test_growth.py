@@ -8,12 +8,15 @@ import pytest
 from hypothesis import given, strategies as st
 from scipy.stats import chisquare
 
-from minisparse import SGD, Adam, SparseMLP, growth, second_order, topology
-from minisparse.growth import (Candidates, gradient_score, grow_highest, grow_random,
-                               hessian_growth_score, hessian_growth_value, magnitude_regrowth_score,
-                               momentum_score, random_positions, remember_dropped)
-from minisparse.layer import SparseLinear
-from minisparse.topology import entry_keys, from_keys, is_canonical
+from minisparse import SGD, Adam, SparseMLP, growth
+
+from minisparse.pruning import second_order
+
+from minisparse.network import topology
+from minisparse.growth.criteria import gradient_score, hessian_growth_score, hessian_growth_value, magnitude_regrowth_score, momentum_score, remember_dropped
+from minisparse.growth.select import Candidates, grow_highest, grow_random, random_positions
+from minisparse.network.layer import SparseLinear
+from minisparse.network.topology import entry_keys, from_keys, is_canonical
 
 # the hand-built layer: 3 × 4, active at (0, 1), (1, 0), (1, 2), (2, 3) → keys 1, 4, 6, 11
 HAND_KEYS = [1, 4, 6, 11]
@@ -73,7 +76,7 @@ def chi2_pvalue(sampler, W, exclude, k=5, reps=3000, seed=0):
 
 @pytest.mark.parametrize("fallback", [0.0, 0.5, 1.0])   # always enumerate / default / always reject
 def test_random_positions_are_uniform(monkeypatch, fallback):
-    monkeypatch.setattr(growth, "DENSE_FALLBACK", fallback)
+    monkeypatch.setattr(growth.select, "DENSE_FALLBACK", fallback)
     W, exclude = layer_with(1, 6, 10, 10), np.array([0, 7, 59])      # 47 free of 60
     assert chi2_pvalue(random_positions, W, exclude) > 1e-3
     # the same test rejects a biased sampler, so it can fail
@@ -351,8 +354,8 @@ def test_grow_random_adam_state_is_zero():
 def test_top_k_dense_selects_what_the_candidate_list_does(seed, n_in, n_out, density, k_share, grid, with_exclude):
     """The dense fast path (mask a copy, partition) against the candidate-list path, with ties (grid),
     −inf scores, excluded positions and every feasible k; the caller's array is left untouched."""
-    from minisparse.growth import _as_candidates, top_k_dense, top_k_keys
-    from minisparse.init import random_sparse
+    from minisparse.growth.select import _as_candidates, top_k_dense, top_k_keys
+    from minisparse.network.init import random_sparse
     rng = np.random.default_rng(seed)
     W = random_sparse(n_in, n_out, max(1, int(density * n_in * n_out)), rng)
     S = rng.standard_normal((n_in, n_out))

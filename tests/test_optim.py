@@ -2,9 +2,11 @@
 import numpy as np
 import pytest
 
-from minisparse import SGD, Adam, Grad, SparseMLP, topology
-from minisparse.topology import from_positions
-from minisparse.layer import SparseLinear
+from minisparse import SGD, Adam, Grad, SparseMLP
+
+from minisparse.network import topology
+from minisparse.network.topology import from_positions
+from minisparse.network.layer import SparseLinear
 
 
 def one_weight_model(w=1.0, dtype=np.float64):
@@ -122,7 +124,7 @@ def test_bad_lr_scale(scale):
 
 
 def test_lr_scale_survives_save_and_load(tmp_path):
-    from minisparse import serialize
+    from minisparse.network import serialize
     model = two_layer_model()
     serialize.save(tmp_path / "m.npz", model, SGD(model, lr=0.1, lr_scale=[1, 0.5]))
     _, opt = serialize.load(tmp_path / "m.npz")

@@ -4,10 +4,12 @@ import copy
 import numpy as np
 import pytest
 
-from minisparse import SparseMLP, topology
-from minisparse.datasets import make_teacher_data, stratified_split
-from minisparse import pipelines
-from minisparse.pruning import magnitude_score
+from minisparse import SparseMLP
+
+from minisparse.network import topology
+from minisparse.data.datasets import make_teacher_data, stratified_split
+from minisparse.pruning import pipelines
+from minisparse.pruning.zeroth_order import magnitude_score
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,10 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minisparse import SGD, SparseLinear, SparseMLP
-from minisparse.pruning import (lowest_indices, lowest_k, magnitude_score, prune_lowest, random_score,
-                                removal_counts, set_keep_mask)
-from minisparse.topology import entry_rows, from_positions, is_canonical, mask
+from minisparse.pruning.select import keep_all_but_lowest, prune_lowest, removal_counts
+from minisparse.pruning.zeroth_order import magnitude_score, random_score, set_keep_mask
+from minisparse.network.topk import bottom_k_indices, top_k_indices
+from minisparse.network.topology import entry_rows, from_positions, is_canonical, mask
 
 
 def positions(W):
@@ -143,7 +144,7 @@ def test_global_ties_take_earlier_layers_first():
 
 
 def test_lowest_k_is_stable():
-    assert lowest_k([3.0, 1.0, 1.0, 0.5, 1.0], 3).tolist() == [True, False, False, False, True]
+    assert keep_all_but_lowest([3.0, 1.0, 1.0, 0.5, 1.0], 3).tolist() == [True, False, False, False, True]
 
 
 # ---------------------------------------------------------------- optimizer state
@@ -267,9 +268,9 @@ def test_bad_amounts_raise(kwargs, match):
 
 def test_bad_k_and_zeta_raise():
     with pytest.raises(ValueError, match="cannot remove 4 of 3"):
-        lowest_k([1.0, 2.0, 3.0], 4)
+        keep_all_but_lowest([1.0, 2.0, 3.0], 4)
     with pytest.raises(ValueError, match="cannot remove -1"):
-        lowest_k([1.0, 2.0, 3.0], -1)
+        keep_all_but_lowest([1.0, 2.0, 3.0], -1)
     for zeta in (-0.1, 1.1, np.nan):
         with pytest.raises(ValueError, match="zeta"):
             set_keep_mask([1.0, -1.0], zeta)
@@ -282,7 +283,7 @@ def test_set_rejects_nan_weights():
 
 def test_integer_keep_mask_is_read_as_boolean_by_weights_and_optimizer_alike():
     from minisparse import SGD, SparseMLP
-    from minisparse.topology import prune
+    from minisparse.network.topology import prune
     model = SparseMLP.random([6, 5, 3], density=0.5, rng=0)
     opt = SGD(model, lr=0.1)
     opt.v_W[0] = np.arange(15, dtype=float)
@@ -296,12 +297,16 @@ def test_fraction_given_as_text_is_read_or_refused_cleanly():
     per_layer, total = removal_counts(model, fraction="0.4")
     assert list(per_layer) == [6, 3] and total == 9
     with pytest.raises(ValueError, match="cannot remove"):
-        lowest_k(np.arange(5.0), 1.5)
+        keep_all_but_lowest(np.arange(5.0), 1.5)
 
 
 @given(seed=st.integers(0, 10_000), n=st.integers(0, 50), data=st.data())
-def test_lowest_indices_is_the_stable_sort_prefix(seed, n, data):
+def test_bottom_and_top_k_are_the_stable_sort_prefixes(seed, n, data):
+    """The k lowest (highest) with ties to the smaller index: the first k of a stable sort of s (of −s),
+    and each call returns k distinct indices."""
     scores = np.round(np.random.default_rng(seed).standard_normal(n), 1)        # many ties
     k = data.draw(st.integers(0, n))
-    got = lowest_indices(scores, k)
-    assert sorted(got.tolist()) == sorted(np.argsort(scores, kind="stable")[:k].tolist())
+    low, high = bottom_k_indices(scores, k), top_k_indices(scores, k)
+    assert sorted(low.tolist()) == sorted(np.argsort(scores, kind="stable")[:k].tolist())
+    assert sorted(high.tolist()) == sorted(np.argsort(-scores, kind="stable")[:k].tolist())
+    assert len(set(low.tolist())) == len(set(high.tolist())) == k

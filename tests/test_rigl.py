@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minisparse import SGD, SparseMLP, optim
-from minisparse.datasets import Split, make_teacher_data
-from minisparse.layer import SparseLinear
-from minisparse.rigl import drop_count, rigl_step, rigl_steps, rigl_update, train_rigl
-from minisparse.schedules import cosine_decay
-from minisparse.topology import entry_keys, from_keys, is_canonical, mask
-from minisparse.train import train_step
+from minisparse import SGD, SparseMLP
+
+from minisparse.network import optim
+from minisparse.data.datasets import Split, make_teacher_data
+from minisparse.network.layer import SparseLinear
+from minisparse.sparse_training.rigl import drop_count, rigl_step, rigl_steps, rigl_update, train_rigl
+from minisparse.sparse_training.schedules import cosine_decay
+from minisparse.network.topology import entry_keys, from_keys, is_canonical, mask
+from minisparse.network.train import train_step
 
 
 # ---------------------------------------------------------------- the hand-worked update

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 
 from minisparse import SGD, SparseMLP, runtime
-from minisparse.train import train_step
+from minisparse.network.train import train_step
 
 
 def test_retain_freed_memory_applies_on_linux_and_changes_no_number():

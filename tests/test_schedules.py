@@ -4,7 +4,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from minisparse.schedules import (constant_fraction, cosine_annealing, cosine_decay, is_epoch_update,
+from minisparse.sparse_training.schedules import (constant_fraction, cosine_annealing, cosine_decay, is_epoch_update,
                                   is_update_step, sparse_momentum_prune_rate)
 
 

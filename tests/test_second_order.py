@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from minisparse import SGD, SparseMLP, losses, pruning, second_order, topology
-from minisparse.layer import SparseLinear
+from minisparse import SGD, SparseMLP, pruning
+
+from minisparse.network import losses, topology
+
+from minisparse.pruning import second_order
+from minisparse.network.layer import SparseLinear
 
 from helpers import rel_err, toy as _toy
 
@@ -276,7 +280,7 @@ def test_obs_prune_removes_the_lowest_scores_and_compensates():
     s = second_order.obs_score(model, X, y, damping=1e-2)
     keeps = second_order.obs_prune(model, X, y, fraction=0.3, damping=1e-2)
     for s_l, keep, w_old, layer in zip(s, keeps, old, model.layers):
-        assert np.array_equal(keep, pruning.lowest_k(s_l, int((~keep).sum())))
+        assert np.array_equal(keep, pruning.keep_all_but_lowest(s_l, int((~keep).sum())))
         assert not np.allclose(layer.W.data, w_old[keep])           # survivors moved (OBS update)
 
 

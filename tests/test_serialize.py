@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import minisparse
-from minisparse import serialize, topology
-from minisparse.train import train_step
+from minisparse.network import serialize, topology
+from minisparse.network.train import train_step
 
 SIZES = [20, 16, 12, 5]
 OPTIMIZERS = {   # name → (make optimizer, dense gradient needed by train_step)

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-import minisparse.set_training as set_module
+import minisparse.sparse_training.set_training as set_module
 from minisparse import SGD, SparseMLP
-from minisparse.datasets import load_dataset
-from minisparse.layer import SparseLinear
-from minisparse.set_training import set_update, small_normal, train_set
-from minisparse.topology import entry_keys, from_keys, is_canonical
+from minisparse.data.datasets import load_dataset
+from minisparse.network.layer import SparseLinear
+from minisparse.sparse_training.set_training import set_update, small_normal, train_set
+from minisparse.network.topology import entry_keys, from_keys, is_canonical
 
 
 def set_oracle_dropped(keys, w, zeta):

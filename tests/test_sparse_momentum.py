@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minisparse import SGD, SparseMLP, train_step
-from minisparse.datasets import make_teacher_data, stratified_split
-from minisparse.schedules import sparse_momentum_prune_rate
-from minisparse.sparse_momentum import (momentum_shares, prune_count, redistribute,
+from minisparse.data.datasets import make_teacher_data, stratified_split
+from minisparse.sparse_training.schedules import sparse_momentum_prune_rate
+from minisparse.sparse_training.sparse_momentum import (momentum_shares, prune_count, redistribute,
                                         sparse_momentum_update, train_sparse_momentum)
-from minisparse.topology import is_canonical, mask
+from minisparse.network.topology import is_canonical, mask
 
 ARTICLE_SHARES = [0.28, 0.12, 0.22, 0.38]     # the four layers' momentum shares in article image 1
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minisparse import SparseLinear, SparseMLP
-from minisparse.structured import (activation_variance, merge_outgoing, merge_similar_neurons,
+from minisparse.pruning.structured import (activation_variance, merge_outgoing, merge_similar_neurons,
                                    prune_low_variance, remove_neurons, similarity_merge_score)
-from minisparse.topology import from_positions, is_canonical, mask
+from minisparse.network.topology import from_positions, is_canonical, mask
 
 
 def model_from_dense(Ws, Ms, bs, activation="relu"):

@@ -1,8 +1,8 @@
-"""Tests for CTRE's synthetic stand-ins in minisparse.datasets: Madelon-like data and bag-of-words text."""
+"""Tests for CTRE's synthetic stand-ins in minisparse.data.datasets: Madelon-like data and bag-of-words text."""
 import numpy as np
 import pytest
 
-from minisparse.datasets import (Split, load_dataset, madelon_split, make_madelon_like, make_text_like,
+from minisparse.data.datasets import (Split, load_dataset, madelon_split, make_madelon_like, make_text_like,
                                  stratified_split)
 
 

@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minisparse import SGD, Adam, SparseMLP, init, topology
-from minisparse.topology import add_entries, from_positions, is_canonical, mask, remove_entries
+from minisparse import SGD, Adam, SparseMLP
+
+from minisparse.network import init, topology
+from minisparse.network.topology import add_entries, from_positions, is_canonical, mask, remove_entries
 
 
 def random_layer(seed, n_in=7, n_out=9, nnz=20):

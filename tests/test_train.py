@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from minisparse import SGD, Adam, DivergenceError, SparseMLP, fit, topology
-from minisparse.datasets import Split, make_teacher_data, stratified_split
+from minisparse import SGD, Adam, DivergenceError, SparseMLP, fit
+
+from minisparse.network import topology
+from minisparse.data.datasets import Split, make_teacher_data, stratified_split
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +118,9 @@ def test_exploding_but_finite_loss_raises(teacher):
 
 def test_every_loop_logs_density_dead_neurons_and_the_split_multiply_adds(teacher):
     """The diagnostics issue 4 asks of every method, in every History row."""
-    from minisparse.rigl import train_rigl
-    from minisparse.set_training import train_set
-    from minisparse.sparse_momentum import train_sparse_momentum
+    from minisparse.sparse_training.rigl import train_rigl
+    from minisparse.sparse_training.set_training import train_set
+    from minisparse.sparse_training.sparse_momentum import train_sparse_momentum
     runs = {
         "static": fit(m := SparseMLP.random([20, 24, 16, 4], density=0.3, rng=0), SGD(m, lr=0.05),
                       teacher, 2, verbose=False),
@@ -139,7 +141,7 @@ def test_every_loop_logs_density_dead_neurons_and_the_split_multiply_adds(teache
 
 
 def test_long_epochs_report_progress_on_stderr(teacher, capsys, monkeypatch):
-    from minisparse import train
+    from minisparse.network import train
     model = SparseMLP.random([20, 32, 4], density=0.3, rng=1)
     X, y = teacher.X_train[:320], teacher.y_train[:320]
     loss, step = train.run_epoch(model, SGD(model, lr=0.05), X, y, 64, np.random.default_rng(0), report_every=0.0)
@@ -157,7 +159,7 @@ def test_long_epochs_report_progress_on_stderr(teacher, capsys, monkeypatch):
 def test_evaluate_batches_by_width_and_matches_one_full_batch(monkeypatch, elements, min_rows, expected_batches):
     """Rows per batch = min(batch_size, max(EVAL_MIN_ROWS, EVAL_ELEMENTS // widest layer)); the mean
     loss and accuracy do not depend on the batching (here 130 rows, widest layer 64 units)."""
-    from minisparse import losses, train
+    from minisparse.network import losses, train
     monkeypatch.setattr(train, "EVAL_ELEMENTS", elements)
     monkeypatch.setattr(train, "EVAL_MIN_ROWS", min_rows)
     rng = np.random.default_rng(2)

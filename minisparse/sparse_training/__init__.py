@@ -1,0 +1,18 @@
+"""Dynamic sparse training (article 000, second half): train a sparse network from scratch while its
+connections move. Each algorithm is an explicit update function and an explicit training loop.
+
+- :mod:`~.static` — a fixed random mask (article 001), the baseline.
+- :mod:`~.set_training` — SET: drop the weights closest to 0 by sign, regrow at random.
+- :mod:`~.rigl` — RigL: drop the smallest |w|, grow the largest dense |gradient|.
+- :mod:`~.sparse_momentum` — Sparse Momentum: prune by magnitude, redistribute and regrow by momentum.
+- :mod:`~.ctre` — CTRE: grow where the two neurons fire together (cosine similarity), with random
+  exploration.
+- :mod:`~.schedules` — how much to rewire and when; :mod:`~.diagnostics` — topology change, the
+  ever-active rate, a log of every update.
+"""
+from . import ctre, diagnostics, rigl, schedules, set_training, sparse_momentum, static
+from .ctre import ctre_update, train_ctre
+from .rigl import rigl_update, train_rigl
+from .set_training import set_update, train_set
+from .sparse_momentum import sparse_momentum_update, train_sparse_momentum
+from .static import train_static

@@ -1,0 +1,169 @@
+"""RigL: every ΔT steps until T_end, drop the k = ⌊f(t)·nnz_l⌋ smallest |w| of each layer and grow the
+k largest |G| among its inactive positions, f(t) = α/2·(1 + cos(πt/T_end))   (Evci et al. 2020).
+
+The explicit pieces: :func:`rigl_update` (one topology update), :func:`rigl_step` (an update *instead
+of* the optimizer step on an update step, a plain ``train_step`` otherwise) and :func:`train_rigl`
+(the step loop with a per-epoch History and a per-update TopologyLog). Start from an ERK topology:
+``SparseMLP.random(sizes, density=d, topology="erk")``.
+
+Checked against the reference code, google-research/rigl ``rigl/sparse_optimizers.py``
+(``SparseRigLOptimizer`` and its base ``SparseSETOptimizer._get_update_op``):
+
+- drop count: ``n_prune = cast(n_ones · drop_fraction, int32)``, a truncation: k_l = ⌊f·nnz_l⌋.
+- gradient: "grows connections with the pre-removal gradients" — the dense gradient of the masked
+  weights comes from ``compute_gradients`` on the step's batch, before the mask update. So G is
+  computed with the PRE-drop weights, in the same forward/backward pass as the batch loss.
+- candidates: every position not kept after the drop (kept ones get score min − 1), so a connection
+  dropped in this very update can be re-grown.
+- new connections: ``grow_init='zeros'``, and ``reset_momentum`` sets their optimizer slots to
+  ``initial_acc_scale · g`` = 0 (the default). The reference's "new" means grown ∧ (old mask = 0):
+  a just-dropped, re-grown connection keeps its old weight and momentum, as if never dropped.
+  minisparse's design (ALGORITHMS.md) restarts it at value 0, momentum 0: the default here
+  (``reset_regrown=True``); ``reset_regrown=False`` reproduces the reference.
+- update step: ``cond_mask_update_op(global_step, apply_gradient_op)`` runs the mask update *or* the
+  wrapped optimizer, never both: the optimizer step is skipped on an update step.
+- schedule: ``cosine_decay(α, global_step, end − begin)``; update when begin ≤ step ≤ end and
+  last_update + ΔT ≤ step, last_update starting at −ΔT (so TF also updates at step 0, and as the
+  skipped optimizer does not advance ``global_step`` its updates fall every ΔT + 1 batches). Here
+  ``schedules.is_update_step``: batches counted from 1, updates at ΔT, 2ΔT, … < T_end (RigL-PyTorch).
+- ties: the reference adds N(0, (10⁻⁵)²) noise to |w|; here ties go to the lowest position (stable).
+"""
+import math
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from ..network.checks import check_fraction, check_rng
+from ..network.cost import step_macs
+from .diagnostics import EverActive, TopologyLog, topology_change
+from ..growth.criteria import gradient_score
+from ..growth.select import grow_highest
+from ..network.optim import SGD
+from ..pruning.select import keep_all_but_lowest
+from .schedules import cosine_decay, is_update_step
+from ..network.topology import entry_keys, is_canonical, prune
+from ..network.train import History, check_loss, checked_data, epoch_row, minibatches, progress_line, train_step
+
+
+class RigLUpdate(NamedTuple):
+    """One update: the batch loss (pre-drop), f, and per layer the flat positions i·n_out + j dropped
+    and grown (sorted; they may share a just-dropped, re-grown position)."""
+    loss: float
+    drop_fraction: float
+    dropped: list
+    grown: list
+
+
+def drop_count(nnz, drop_fraction):
+    """k = ⌊f · nnz⌋ (the reference's int cast); +1e-9 so that float error (0.29·100 = 28.999…) cannot cost one."""
+    return int(math.floor(check_fraction(drop_fraction, "drop_fraction") * nnz + 1e-9))
+
+
+def rigl_update(model, X, y, drop_fraction, optimizer=None, reset_regrown=True):
+    """Per layer: drop the k = ⌊f·nnz_l⌋ smallest |w|, grow the k largest |G_ij| at inactive (i, j)   (RigL).
+
+    G_l = A_prevᵀ dZ is the dense gradient on the batch (X, y), computed with the pre-drop weights (as
+    the reference does) and ONLY here: it is RigL's dense cost, O(B·n_in·n_out) per layer, on top of
+    the O(B·nnz) sparse step. Candidates are the positions inactive after the drop, just-dropped ones
+    included. Grown weights get value 0 and optimizer state 0 — a re-grown just-dropped one too, unless
+    ``reset_regrown=False`` (it then keeps its value and state, as in the reference). nnz_l is
+    preserved; no optimizer step is taken. Returns a :class:`RigLUpdate`.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss, grads = model.loss_and_grads(X, y, dense=True)         # G: [(n_in, n_out)], pre-drop
+    check_loss(loss, model.n_classes, getattr(optimizer, "hyper", {}).get("lr"), where=" at a RigL update")
+    dropped, grown = [], []
+    for l, (layer, g) in enumerate(zip(model.layers, grads)):
+        nnz0, k = layer.nnz, drop_count(layer.nnz, drop_fraction)
+        keep = keep_all_but_lowest(np.abs(layer.W.data), k)                      # (nnz,) False at the k smallest |w|
+        gone = ~keep
+        old = (entry_keys(layer.W)[gone], layer.W.data[gone].copy(),
+               {name: getattr(optimizer, name)[l][gone] for name in getattr(optimizer, "aligned", ())})
+        prune(model, l, keep, optimizer)
+        keys = grow_highest(model, l, gradient_score(g.G, layer.W), k, values=0.0, optimizer=optimizer)
+        if not reset_regrown:
+            _restore_regrown(layer, l, optimizer, *old)
+        assert layer.nnz == nnz0 and is_canonical(layer.W)
+        dropped.append(old[0])
+        grown.append(keys)
+    return RigLUpdate(float(loss), float(drop_fraction), dropped, grown)
+
+
+def _restore_regrown(layer, l, optimizer, keys, values, state):
+    """Give re-grown just-dropped entries back their value and optimizer state (the reference's rule)."""
+    now = entry_keys(layer.W)
+    back = np.isin(keys, now)
+    idx = np.searchsorted(now, keys[back])
+    layer.W.data[idx] = values[back]
+    for name, v in state.items():
+        getattr(optimizer, name)[l][idx] = v[back]
+
+
+def rigl_step(model, optimizer, X, y, step, delta_t, t_end, alpha, reset_regrown=True):
+    """Training step ``step`` (counted from 1) of RigL; returns (batch loss, RigLUpdate or None).
+
+    On an update step (ΔT | step, step < T_end) :func:`rigl_update` with f = cosine_decay(step, α, T_end)
+    runs INSTEAD of the optimizer step; otherwise one ``train_step`` (sparse gradients only).
+    """
+    if is_update_step(step, delta_t, t_end):
+        update = rigl_update(model, X, y, cosine_decay(step, alpha, t_end), optimizer, reset_regrown)
+        return update.loss, update
+    loss, _ = train_step(model, optimizer, X, y)
+    return loss, None
+
+
+def rigl_steps(n_train, batch_size, epochs, t_end_frac=0.75):
+    """(total training steps, T_end = ⌊t_end_frac · total⌋), with ⌈n_train / B⌉ batches per epoch."""
+    total = epochs * math.ceil(n_train / batch_size)
+    return total, int(check_fraction(t_end_frac, "t_end_frac") * total)
+
+
+def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=0.1, momentum=0.9,
+               nesterov=False, weight_decay=1e-4, batch_size=100, rng=0, verbose=True,
+               reset_regrown=True):
+    """Train ``model`` in place with RigL and SGD; return (History, TopologyLog.as_dict()).
+
+    ``delta_t`` is ΔT (update period in steps), ``t_end_frac`` · total steps is T_end, ``alpha`` is α
+    (the initial drop fraction of each layer's nnz). Paper defaults: ΔT = 100, T_end = 75 %, α = 0.3;
+    the reference's MNIST script: SGD with momentum 0.9 (Nesterov), batch 100, L2 1e-4 (lr 0.2).
+    History rows add 'updates' (so far), 'moved' (Σ_l |M_end ⊕ M_start|/2 over the epoch),
+    'moved_fraction' (moved / nnz) and 'ever_active' (R, in-time over-parameterisation). The log has
+    one row per update: step, epoch, per-layer k (= ⌊f·nnz_l⌋ dropped and grown), regrown (just-dropped
+    ones grown back; 'dropped'/'grown'/'moved' are the net pattern change, without them), drop_fraction,
+    loss and the update step's MACs ('dense' = Σ_l B·n_in·n_out, the dense gradient).
+    """
+    rng = check_rng(rng)
+    X, y, splits = checked_data(model, data)
+    optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    _, t_end = rigl_steps(len(y), batch_size, epochs, t_end_frac)
+    history, log, ever = History(), TopologyLog(), EverActive(model)
+    all_layers = range(len(model.layers))
+    step = 0
+    for epoch in range(1, epochs + 1):
+        start, W_start, loss_sum = time.perf_counter(), [layer.W for layer in model.layers], 0.0
+        macs = {"sparse": 0, "dense": 0}
+        for idx in minibatches(len(y), batch_size, rng):
+            step += 1
+            before = [layer.W for layer in model.layers]
+            loss, update = rigl_step(model, optimizer, X[idx], y[idx], step, delta_t, t_end, alpha,
+                                     reset_regrown)
+            loss_sum += loss * len(idx)
+            step_cost = step_macs(model, len(idx), dense_layers=all_layers if update else ())
+            macs = {k: macs[k] + step_cost[k] for k in macs}
+            if update is not None:
+                log.record(model, before, step=step, epoch=epoch, ever_active=ever, macs=step_cost,
+                           extra=dict(drop_fraction=update.drop_fraction, loss=update.loss,
+                                      k=[d.size for d in update.dropped],
+                                      regrown=[np.intersect1d(d, g).size
+                                               for d, g in zip(update.dropped, update.grown)]))
+        seconds = time.perf_counter() - start
+        moved = sum(topology_change(W0, layer.W).moved for W0, layer in zip(W_start, model.layers))
+        row = epoch_row(model, X, y, splits, epoch, loss_sum / len(y), step, seconds, macs,
+                        updates=len(log), moved=moved, moved_fraction=moved / model.nnz,
+                        ever_active=ever.rate)
+        history.append(**row)
+        if verbose:
+            print(f"{progress_line(row, epochs)}  updates {len(log)}  moved {moved:g}  "
+                  f"ever-active {ever.rate:.3f}", flush=True)
+    return history, log.as_dict()
