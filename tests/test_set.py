@@ -47,7 +47,7 @@ def test_update_matches_oracle_and_keeps_invariants(seed, sizes, density, zeta, 
         opt.v_W[l][:] = 1.0 + np.arange(layer.nnz)
     rewires = set_update(model, zeta, np.random.default_rng(seed), optimizer=opt,
                          init=lambda n, rng: np.full(n, 7.0))
-    for l, ((keys, w), (dropped, grown), layer) in enumerate(zip(before, rewires, model.layers)):
+    for l, ((keys, w), (dropped, grown, *_), layer) in enumerate(zip(before, rewires, model.layers)):
         assert np.array_equal(dropped, set_oracle_dropped(keys.tolist(), w.tolist(), zeta))
         assert layer.nnz == keys.size and grown.size == dropped.size           # nnz preserved
         assert is_canonical(layer.W) and np.unique(grown).size == grown.size
@@ -68,7 +68,7 @@ def test_set_keeps_about_70_percent_not_15():
     W = model.layers[0].W
     assert W.nnz == 1000
     keys, w = entry_keys(W), W.data.copy()
-    (dropped, grown), = set_update(model, 0.3, np.random.default_rng(0))
+    (dropped, grown, *_), = set_update(model, 0.3, np.random.default_rng(0))
     kept = np.setdiff1d(keys, dropped)
     assert 690 <= kept.size <= 710 and grown.size == 1000 - kept.size
     assert np.isin(keys[[w.argmax(), w.argmin()]], kept).all()                # both tails survive
@@ -80,13 +80,13 @@ def test_default_init_is_small_normal_and_regrowth_may_reuse_dropped():
     v = small_normal(200_000, rng)
     assert abs(v.mean()) < 2e-3 and abs(v.std() - 0.1) < 2e-3
     model = random_model(1, [300, 200], density=0.2)         # 12,000 weights, ~3,600 regrown
-    (dropped, grown), = set_update(model, 0.3, np.random.default_rng(1))
+    (dropped, grown, *_), = set_update(model, 0.3, np.random.default_rng(1))
     new = model.layers[0].W.data[np.isin(entry_keys(model.layers[0].W), grown)]
     assert abs(new.std() - 0.1) < 0.005 and abs(new.mean()) < 0.005
     # a dense layer has no free positions but the dropped ones: SET re-grows exactly those
     dense = SparseMLP([SparseLinear(from_keys(np.arange(12), np.arange(1.0, 13.0) - 6.5, (3, 4)),
                                     np.zeros(4), "linear")])
-    (dropped, grown), = set_update(dense, 0.5, np.random.default_rng(0))
+    (dropped, grown, *_), = set_update(dense, 0.5, np.random.default_rng(0))
     assert dropped.size == 6 and np.array_equal(grown, dropped)
 
 
@@ -106,7 +106,7 @@ def counting_update(calls):
     def wrapped(model, zeta, rng, optimizer=None, init=small_normal):
         keys = [entry_keys(layer.W) for layer in model.layers]
         rewires = set_update(model, zeta, rng, optimizer, init)
-        for l, (k, (dropped, grown), layer) in enumerate(zip(keys, rewires, model.layers)):
+        for l, (k, (dropped, grown, *_), layer) in enumerate(zip(keys, rewires, model.layers)):
             assert layer.nnz == k.size and is_canonical(layer.W)
             assert not np.isin(grown, np.setdiff1d(k, dropped)).any()
             assert optimizer.v_W[l].shape == layer.W.data.shape

@@ -51,6 +51,11 @@ def isin_sorted(x, sorted_keys):
     return found.reshape(x.shape)
 
 
+def pairs(keys, n_out):
+    """(i, j) of every flat position key = i·n_out + j, one row each.   # (k, 2) int64"""
+    return np.column_stack(np.divmod(np.asarray(keys, dtype=np.int64), n_out)).reshape(-1, 2)
+
+
 def from_keys(keys, values, shape):
     """Canonical CSR ``(n_in, n_out)`` from strictly increasing flat positions and their values."""
     n_in, n_out = shape

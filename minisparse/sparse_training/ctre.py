@@ -56,7 +56,7 @@ from ..network.losses import softmax
 from ..network.optim import SGD
 from ..pruning.select import keep_all_but_lowest
 from .schedules import is_epoch_update
-from ..network.topology import entry_keys, prune
+from ..network.topology import entry_keys, pairs, prune
 from ..network.cost import epoch_macs
 from ..network.train import HEARTBEAT, History, checked_data, epoch_row, progress_line, run_epoch
 
@@ -107,10 +107,12 @@ def similarity_macs(model, n_samples):
 
 class CTREUpdate(NamedTuple):
     """One layer's update: flat positions i·n_out + j dropped, grown by similarity and grown at random
-    (each sorted)."""
+    (each sorted, (k,)), and the dropped and all grown connections as (i, j) rows ((k, 2), sorted)."""
     dropped: np.ndarray
     by_similarity: np.ndarray
     at_random: np.ndarray
+    dropped_ij: np.ndarray
+    grown_ij: np.ndarray
 
 
 def drop_count(nnz, zeta):
@@ -151,7 +153,9 @@ def ctre_update(model, zeta, rng, optimizer=None, growth="sim", sims=None):
             by_sim = _grow_keys(model, l, picks, init(picks.size, rng), optimizer, None)
         at_random = grow_random(model, l, k - by_sim.size, rng, values=init, optimizer=optimizer)
         assert model.layers[l].nnz == nnz0
-        updates.append(CTREUpdate(dropped, by_sim, at_random))
+        n_out = layer.shape[1]
+        updates.append(CTREUpdate(dropped, by_sim, at_random, pairs(dropped, n_out),
+                                  pairs(np.union1d(by_sim, at_random), n_out)))
     return updates
 
 

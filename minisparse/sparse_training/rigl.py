@@ -42,17 +42,20 @@ from ..growth.select import grow_highest
 from ..network.optim import SGD
 from ..pruning.select import keep_all_but_lowest
 from .schedules import cosine_decay, is_update_step
-from ..network.topology import entry_keys, is_canonical, prune
+from ..network.topology import entry_keys, is_canonical, pairs, prune
 from ..network.train import History, check_loss, checked_data, epoch_row, minibatches, progress_line, train_step
 
 
 class RigLUpdate(NamedTuple):
-    """One update: the batch loss (pre-drop), f, and per layer the flat positions i·n_out + j dropped
-    and grown (sorted; they may share a just-dropped, re-grown position)."""
+    """One update: the batch loss (pre-drop), f, and per layer the connections dropped and grown, as
+    flat positions i·n_out + j (sorted, (k,) each) and as (i, j) rows ((k, 2), same order). Dropped and
+    grown may share a just-dropped, re-grown position."""
     loss: float
     drop_fraction: float
     dropped: list
     grown: list
+    dropped_ij: list
+    grown_ij: list
 
 
 def drop_count(nnz, drop_fraction):
@@ -87,7 +90,9 @@ def rigl_update(model, X, y, drop_fraction, optimizer=None, reset_regrown=True):
         assert layer.nnz == nnz0 and is_canonical(layer.W)
         dropped.append(old[0])
         grown.append(keys)
-    return RigLUpdate(float(loss), float(drop_fraction), dropped, grown)
+    n_out = [layer.shape[1] for layer in model.layers]
+    return RigLUpdate(float(loss), float(drop_fraction), dropped, grown,
+                      [pairs(d, n) for d, n in zip(dropped, n_out)], [pairs(g, n) for g, n in zip(grown, n_out)])
 
 
 def _restore_regrown(layer, l, optimizer, keys, values, state):

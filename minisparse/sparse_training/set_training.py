@@ -1,7 +1,7 @@
 """SET: after every epoch but the last, drop ζ of each layer's positive and ζ of its negative weights
 closest to 0, regrow as many at random   (Sparse Evolutionary Training, Mocanu et al. 2018).
 
-Nothing here is dense: the drop is a sort of each layer's ``W.data`` (O(nnz log nnz)) and random
+Nothing here is dense: the drop is a partition of each layer's ``W.data`` (O(nnz), not a sort) and random
 growth *samples* positions (``growth.random_positions``), never enumerating the n_in·n_out grid
 (except in a layer more than half full, where listing its free positions is the cheaper way).
 Training steps are the O(B·nnz) sampled products of ``minisparse.layer``.
@@ -34,7 +34,7 @@ from ..network.init import init_weights
 from ..network.optim import SGD
 from ..pruning.zeroth_order import set_keep_mask
 from .schedules import is_epoch_update
-from ..network.topology import entry_keys, prune
+from ..network.topology import entry_keys, pairs, prune
 from ..network.cost import epoch_macs
 from ..network.train import HEARTBEAT, History, checked_data, epoch_row, progress_line, run_epoch
 
@@ -54,9 +54,12 @@ def fan_in_normal(layer):
 
 
 class Rewire(NamedTuple):
-    """One layer's update: flat positions i·n_out + j dropped and grown, each sorted.   # (k,), (k,)"""
+    """One layer's update: the connections dropped and grown, as flat positions i·n_out + j (sorted,
+    (k,)) and as (i, j) rows ((k, 2), same order)."""
     dropped: np.ndarray
     grown: np.ndarray
+    dropped_ij: np.ndarray
+    grown_ij: np.ndarray
 
 
 def set_update(model, zeta, rng, optimizer=None, init=small_normal):
@@ -84,7 +87,8 @@ def set_update(model, zeta, rng, optimizer=None, init=small_normal):
         prune(model, l, keep, optimizer)
         grown = grow_random(model, l, dropped.size, rng, values=values, optimizer=optimizer)
         assert model.layers[l].nnz == nnz_before
-        rewires.append(Rewire(dropped, grown))
+        n_out = layer.shape[1]
+        rewires.append(Rewire(dropped, grown, pairs(dropped, n_out), pairs(grown, n_out)))
     return rewires
 
 
@@ -120,7 +124,7 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
             continue
         start, W_before = time.perf_counter(), [layer.W for layer in model.layers]
         set_update(model, zeta, rng, optimizer, init)
-        # the update's own cost: a sort and random sampling, no multiply-adds, nothing dense
+        # the update's own cost: a partition and random sampling, no multiply-adds, nothing dense
         moved = log.record(model, W_before, step=step, epoch=epoch, macs={"sparse": 0, "dense": 0},
                            ever_active=ever_active, extra={"seconds": time.perf_counter() - start})["moved"]
     return history, log.as_dict()

@@ -45,16 +45,19 @@ from ..growth.select import grow_highest
 from ..network.optim import SGD
 from ..pruning.select import keep_all_but_lowest
 from .schedules import is_epoch_update, sparse_momentum_prune_rate
-from ..network.topology import prune
+from ..network.topology import entry_keys, pairs, prune
 from ..network.train import History, checked_data, epoch_row, minibatches, progress_line, train_step
 
 
 class LayerUpdate(NamedTuple):
-    """One layer at one update: momentum share s_l and nnz before, after pruning, after regrowth."""
+    """One layer at one update: momentum share s_l; nnz before, after pruning, after regrowth; the
+    connections pruned and grown as (i, j) rows ((k, 2), sorted by i·n_out + j)."""
     share: float
     before: int
     after_prune: int
     after_regrowth: int
+    dropped_ij: np.ndarray
+    grown_ij: np.ndarray
 
 
 def momentum_shares(model, optimizer):
@@ -122,20 +125,22 @@ def sparse_momentum_update(model, optimizer, prune_rate):
     if not getattr(optimizer, "hyper", {}).get("dense_momentum"):
         raise ValueError("Sparse Momentum needs the dense velocity: use SGD(..., dense_momentum=True)")
     shares = momentum_shares(model, optimizer)                              # (1)
-    before = [layer.nnz for layer in model.layers]
+    before, dropped, grown = [layer.nnz for layer in model.layers], [], []
     for l, layer in enumerate(model.layers):                                # (2)
         keep = keep_all_but_lowest(np.abs(layer.W.data), prune_count(p, layer.nnz))
+        dropped.append(pairs(entry_keys(layer.W)[~keep], layer.shape[1]))
         prune(model, l, keep, optimizer)
     after_prune = [layer.nnz for layer in model.layers]
     free = [n_in * n_out - nnz for (n_in, n_out), nnz in
             zip((layer.shape for layer in model.layers), after_prune)]
     counts = redistribute(sum(before) - sum(after_prune), shares, free)     # (3)
     for l, layer in enumerate(model.layers):                                # (4)
-        grow_highest(model, l, momentum_score(optimizer.V[l], layer.W), int(counts[l]),
-                     values=0.0, optimizer=optimizer)
+        keys = grow_highest(model, l, momentum_score(optimizer.V[l], layer.W), int(counts[l]),
+                            values=0.0, optimizer=optimizer)
+        grown.append(pairs(keys, layer.shape[1]))
     assert model.nnz == sum(before), "Sparse Momentum must preserve the total nnz"
-    return [LayerUpdate(float(s), b, a, layer.nnz)
-            for s, b, a, layer in zip(shares, before, after_prune, model.layers)]
+    return [LayerUpdate(float(s), b, a, layer.nnz, d, g)
+            for s, b, a, layer, d, g in zip(shares, before, after_prune, model.layers, dropped, grown)]
 
 
 def train_sparse_momentum(model, data, epochs, prune_rate=0.5, lr=0.1, momentum=0.9, nesterov=True,
