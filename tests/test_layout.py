@@ -121,3 +121,25 @@ def test_nothing_refers_outside_the_repository():
         text = path.read_text(encoding="utf-8", errors="ignore")
         hits += [f"{f}: {n}" for n in needles if n in text]
     assert not hits, "\n".join(hits)
+
+
+SCRIPTS = sorted((PACKAGE / "lab" / "studies").glob("*.py")) + sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_import_names_that_exist(path):
+    """The studies and the notebooks' sources are not imported by the tests' other checks: every
+    ``from minisparse… import name`` in them must name something that exists."""
+    import importlib
+    import importlib.util
+    missing = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "minisparse":
+            module = importlib.import_module(node.module)
+            missing += [f"{node.module}.{a.name}" for a in node.names if not hasattr(module, a.name)
+                        and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "minisparse" and importlib.util.find_spec(a.name) is None:
+                    missing.append(a.name)
+    assert not missing, f"{path.name} imports what does not exist: {missing}"

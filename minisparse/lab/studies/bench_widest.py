@@ -1,7 +1,7 @@
 """Sweep 3 of ``minisparse.lab.bench`` one step further: one CSR training step of 784-h-h-10 at ε = 20
 for very wide h (default h = 1,000,000: 70 M connections, 8.4 GiB, ~2 minutes).
 
-    python studies/bench_widest.py [h ...]        # output kept in studies/bench_widest.txt
+    python minisparse/lab/studies/bench_widest.py [h ...]        # output kept in minisparse/lab/studies/bench_widest.txt
 """
 import resource
 import sys

@@ -6,7 +6,7 @@ units, ε = 1 (density 0.26 %). Measured, in multiply-adds (counted) and seconds
 truly sparse SGD (18 steps of batch 100), one training step, and one step that also computes the
 dense gradient of every layer (what RigL does at an update step). Run it on a quiet machine:
 
-    OPENBLAS_NUM_THREADS=1 python studies/ctre_cost.py
+    OPENBLAS_NUM_THREADS=1 python minisparse/lab/studies/ctre_cost.py
 """
 import argparse
 import statistics

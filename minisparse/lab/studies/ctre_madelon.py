@@ -7,8 +7,8 @@ rescales every feature to zero mean and unit variance on the training rows first
 useful features no longer stand out by their scale (in the generator their std is ≈ 2.2, the
 probes' 1).
 
-    OPENBLAS_NUM_THREADS=1 python studies/ctre_madelon.py --epochs 100 --seeds 0 1 2 [--standardize]
-    OPENBLAS_NUM_THREADS=1 python studies/ctre_madelon.py --epochs 500 --methods SET CTRE_sim
+    OPENBLAS_NUM_THREADS=1 python minisparse/lab/studies/ctre_madelon.py --epochs 100 --seeds 0 1 2 [--standardize]
+    OPENBLAS_NUM_THREADS=1 python minisparse/lab/studies/ctre_madelon.py --epochs 500 --methods SET CTRE_sim
 """
 import argparse
 import json

@@ -7,14 +7,14 @@ records the final training accuracy next to test accuracy, so one can tell wheth
 optimisation (the method cannot fit the training set) or of generalisation (it fits, and still
 tests lower).
 
-    OPENBLAS_NUM_THREADS=1 python studies/f3_budget.py --epochs 60 --out studies/f3_budget.json
+    OPENBLAS_NUM_THREADS=1 python minisparse/lab/studies/f3_budget.py --epochs 60 --out minisparse/lab/studies/f3_budget.json
 """
 import argparse
 import json
 import time
 
-from minisparse.lab.fig_dst import METHODS, build, t_interval, train_method
-from minisparse.lab.fig_pruning import mnist_split
+from minisparse.lab.common import mnist_split, t_interval
+from minisparse.lab.fig_dst import METHODS, build, train_method
 from minisparse.network.serialize import atomic_write
 from minisparse.network.train import evaluate
 
@@ -24,7 +24,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--densities", type=float, nargs="+", default=[0.01, 0.03, 0.10])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--out", default="studies/f3_budget.json")
+    p.add_argument("--out", default="minisparse/lab/studies/f3_budget.json")
     args = p.parse_args(argv)
     with open("figures/f3_dst_accuracy.json") as f:
         chosen = json.load(f)["chosen"]

@@ -2,7 +2,7 @@
 sampled product, the input gradient; then the optimizer. 784-h-h-10, Erdős–Rényi ε = 20, batch 128,
 float32 (the setting of ``minisparse.lab.bench`` sweep 3).
 
-    python studies/profile_step.py [h ...]        # default 10000 100000 (the stored output also has 300000); output: studies/profile_step.txt
+    python minisparse/lab/studies/profile_step.py [h ...]        # default 10000 100000 (the stored output also has 300000); output: minisparse/lab/studies/profile_step.txt
 """
 import sys
 import time
@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from minisparse.lab.bench import build_model
-from minisparse.network.layer import panel_product, sampled_product
+from minisparse.network.kernels.fast import gathered_sampled_product as sampled_product, panel_product
 from minisparse.network.optim import SGD
 from minisparse.runtime import retain_freed_memory
 
@@ -45,8 +45,8 @@ def profile(width, batch=128):
             grad_in = ms(lambda: (layer.W @ dZ.T).T) if l else 0.0
             product = ms(lambda: A_prev @ layer.W)
         else:
-            P_in = layer.panels("in")
-            P = P_in if walk == "column-major" else layer.panels("out")
+            P_in = layer.walks.panels("in")
+            P = P_in if walk == "column-major" else layer.walks.panels("out")
             sampled = ms(lambda: sampled_product(A_prev, dZ, P.rows, P.cols))
             grad_in = ms(lambda: panel_product(P_in, values, dZ.T).T) if l else 0.0
             if walk == "column-major":
