@@ -83,6 +83,27 @@ def test_one_shot_prunes_reach_exact_density(prune_fn, density):
     assert sum(int(k.sum()) for k in keeps) == model.nnz
 
 
+@pytest.mark.parametrize("prune_fn, scope, density, kept", [
+    (snip_prune, "layer", 0.25, [2, 2]),        # 10 weights per layer: 2.5 → 2, not 3
+    (snip_prune, "layer", 0.35, [4, 4]),        # 3.5 → 4
+    (snip_prune, "global", 0.125, 2),           # N = 20: 2.5 → 2
+    (snip_prune, "global", 0.175, 4),           # 3.5 → 4
+    (grasp_prune, "global", 0.125, 2),
+    (grasp_prune, "global", 0.225, 4),          # 4.5 → 4
+])
+def test_one_shot_counts_round_half_to_even(prune_fn, scope, density, kept):
+    """Two dense layers 2 → 5 → 2 (10 weights each, N = 20): round(d·N) stays, half to even."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((6, 2)), rng.integers(0, 2, 6)
+    model = SparseMLP.random([2, 5, 2], density=1.0, activation="tanh", rng=1)
+    if prune_fn is snip_prune:
+        snip_prune(model, X, y, density, scope=scope)
+    else:
+        grasp_prune(model, X, y, density)
+    nnz = [layer.nnz for layer in model.layers]
+    assert (nnz if scope == "layer" else sum(nnz)) == kept
+
+
 def test_snip_prune_keeps_the_highest_globally():
     model, X, y = toy(4, sizes=(12, 10, 6), density=0.6)
     s = np.concatenate(snip_score(model, X, y))

@@ -124,6 +124,20 @@ def test_removal_counts():
     assert per_layer.tolist() == [24 - 12, 15 - round(7.5)] and total == 39 - round(0.25 * 78)
 
 
+def test_removal_counts_round_half_to_even():
+    """A dense 2 → 5 layer (10 weights): d·N = 2.5 keeps 2 and 3.5 keeps 4 (half to even, not half
+    up); a fraction p·nnz = 1.5 removes 2, 2.5 removes 2, 4.5 removes 4."""
+    from minisparse import SparseMLP
+    model = SparseMLP.random([2, 5], density=1.0, rng=0)
+    assert model.nnz == 10
+    for density, removed in ((0.25, 8), (0.35, 6), (0.45, 6)):
+        per_layer, total = removal_counts(model, density=density)
+        assert per_layer.tolist() == [removed] and total == removed
+    for fraction, removed in ((0.15, 2), (0.25, 2), (0.45, 4)):
+        per_layer, total = removal_counts(model, fraction=fraction)
+        assert per_layer.tolist() == [removed] and total == removed
+
+
 # ---------------------------------------------------------------- ties
 
 def test_ties_remove_the_earliest_positions_first():
@@ -231,6 +245,71 @@ def test_set_hand_example():
     # round(0.34*4) = 1 dropped: 0.1; the exact 0 is dropped too
     assert set_keep_mask(w, 0.34).tolist() == [True, False, False, True, True, True, True, False]
     assert set_keep_mask(w, 0.0).tolist() == (w != 0).tolist()     # ζ = 0 keeps every non-zero
+
+
+def reference_threshold_keep(w, zeta):
+    """The SET reference code's rule (``weightsEvolution``) restated with plain lists: sort, find the
+    first and last entries closest to 0, read the two thresholds at the truncated positions, keep
+    what lies strictly outside them."""
+    v = sorted(float(x) for x in w)
+    n = len(v)
+    closest = min(abs(x) for x in v)
+    at = [i for i, x in enumerate(v) if abs(x) == closest]
+    first, past_last = at[0], at[-1] + 1
+    low = v[int((1 - zeta) * first)]
+    high = v[int(min(n - 1, past_last + zeta * (n - past_last)))]
+    return [float(x) < low or float(x) > high for x in w]
+
+
+def test_set_reference_rule_smallest_case():
+    """ζ = 0.3 on [−0.9, −0.5, 0.1, 0.8]: the reference's thresholds are −0.5 and 0.8 (positions
+    int(0.7·2) = 1 and min(3, 3 + 0.3) → 3), so it keeps −0.9 alone; the count rule drops
+    round(0.6) = 1 weight of each sign and keeps −0.9 and 0.8."""
+    w = np.array([-0.9, -0.5, 0.1, 0.8])
+    assert set_keep_mask(w, 0.3, rule="reference").tolist() == [True, False, False, False]
+    assert set_keep_mask(w, 0.3).tolist() == [True, False, False, True]
+    assert set_keep_mask(w, 0.3, rule="count").tolist() == [True, False, False, True]
+
+
+@pytest.mark.parametrize("w, zeta, keep", [
+    # all positive: t₋ = 0.1 (nothing below it), t₊ = v[int(min(2, 1 + 0.6))] = 0.2
+    ([0.3, 0.1, 0.2], 0.3, [True, False, False]),
+    # all negative: t₋ = v[int(0.5·3)] = −0.3, t₊ = v[min(3, 4)] = −0.1 (nothing above it)
+    ([-0.1, -0.4, -0.2, -0.3], 0.5, [False, True, False, False]),
+    # two zeros and ties: sorted [−1, −.2, −.2, 0, 0, .5, .5, 1], first 0 at 3, past the last at 5;
+    # t₋ = v[int(0.7·3)] = v[2] = −0.2, t₊ = v[int(5 + 0.3·3)] = v[5] = 0.5: both tied pairs go
+    ([0.0, -0.2, 0.5, -0.2, 0.5, 0.0, 1.0, -1.0], 0.3, [False] * 6 + [True, True]),
+    # the weight closest to 0 is negative (−0.05): t₋ = v[int(0.8·1)] = v[0] = −2, t₊ = v[int(2 + 0.2·2)] = 1
+    ([1.0, -0.05, 3.0, -2.0], 0.2, [False, False, True, False]),
+    ([0.5], 0.3, [False]),                                   # a lone weight is both thresholds
+    ([], 0.3, []),
+])
+def test_set_reference_rule_by_hand(w, zeta, keep):
+    assert set_keep_mask(np.array(w, dtype=float), zeta, rule="reference").tolist() == keep
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40), zeta=st.floats(0.0, 1.0),
+       n_zero=st.integers(0, 3), sign=st.sampled_from(["both", "positive", "negative"]),
+       coarse=st.booleans())
+def test_set_reference_rule_matches_the_plain_restatement(seed, n, zeta, n_zero, sign, coarse):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(n)
+    w = np.round(w, 1) if coarse else w                      # coarse values: ties and exact zeros
+    w = np.abs(w) if sign == "positive" else -np.abs(w) if sign == "negative" else w
+    w[rng.choice(n, size=min(n_zero, n), replace=False)] = 0.0
+    keep = set_keep_mask(w, zeta, rule="reference")
+    assert keep.tolist() == reference_threshold_keep(w, zeta)
+    assert not keep[w == 0].any()                            # zeros go under both rules
+    dropped_ref, dropped_count = ~keep, ~set_keep_mask(w, zeta)
+    if not coarse and n_zero == 0:                           # no ties: 0–2 more per sign, never fewer
+        for side in (w > 0, w < 0):
+            extra = dropped_ref[side].sum() - dropped_count[side].sum()
+            assert 0 <= extra <= 2
+
+
+def test_set_rule_must_be_known():
+    with pytest.raises(ValueError, match=r"rule must be one of \('count', 'reference'\)"):
+        set_keep_mask([1.0, -1.0], 0.3, rule="threshold")
 
 
 # ---------------------------------------------------------------- bad inputs

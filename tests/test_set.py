@@ -90,6 +90,52 @@ def test_default_init_is_small_normal_and_regrowth_may_reuse_dropped():
     assert dropped.size == 6 and np.array_equal(grown, dropped)
 
 
+def test_reference_rule_drops_by_the_reference_thresholds():
+    """rule='reference': on the 4-weight example the update drops −0.5, 0.1 and 0.8 (the count rule
+    drops −0.5 and 0.1) and regrows as many; in a random model every layer drops exactly the entries
+    outside the reference's thresholds, and nnz is preserved."""
+    layer = SparseLinear(from_keys(np.array([0, 1, 2, 3]), np.array([-0.9, -0.5, 0.1, 0.8]), (2, 4)),
+                         np.zeros(4), "linear")
+    for rule, expected in (("reference", [1, 2, 3]), ("count", [1, 2])):
+        model = SparseMLP([SparseLinear(layer.W.copy(), np.zeros(4), "linear")])
+        (dropped, grown, *_), = set_update(model, 0.3, np.random.default_rng(0), rule=rule)
+        assert dropped.tolist() == expected and grown.size == len(expected)
+        assert model.layers[0].nnz == 4
+    model = random_model(3, [30, 20, 10], density=0.3, grid=True)
+    before = [(entry_keys(layer.W), layer.W.data.copy()) for layer in model.layers]
+    rewires = set_update(model, 0.3, np.random.default_rng(3), rule="reference")
+    for (keys, w), r, layer in zip(before, rewires, model.layers):
+        outside = np.zeros(w.size, dtype=bool)
+        v = np.sort(w)                                       # the thresholds, from the sorted values
+        at = np.flatnonzero(np.abs(v) == np.abs(v).min())
+        low = v[int(0.7 * at[0])]
+        high = v[int(min(v.size - 1, at[-1] + 1 + 0.3 * (v.size - at[-1] - 1)))]
+        outside[(w < low) | (w > high)] = True
+        assert np.array_equal(r.dropped, keys[~outside]) and layer.nnz == keys.size
+
+
+def test_train_set_passes_its_rule_to_every_update(teacher, monkeypatch):
+    rules = []
+    def recording(model, zeta, rng, optimizer=None, init=small_normal, rule="count"):
+        rules.append(rule)
+        return set_update(model, zeta, rng, optimizer, init, rule)
+    monkeypatch.setattr(set_module, "set_update", recording)
+    model = SparseMLP.random([16, 32, 10], topology="erdos_renyi", epsilon=3, rng=0)
+    train_set(model, teacher, epochs=3, rule="reference", verbose=False)
+    assert rules == ["reference", "reference"]
+
+
+def test_unknown_rule_is_refused_before_any_change(teacher):
+    model = random_model(0, [4, 3], density=0.5)
+    W0 = model.layers[0].W.copy()
+    with pytest.raises(ValueError, match="rule must be one of"):
+        set_update(model, 0.3, 0, rule="sorted")
+    with pytest.raises(ValueError, match="rule must be one of"):
+        train_set(SparseMLP.random([16, 8, 10], density=0.5, rng=0), teacher, epochs=2, rule="Reference",
+                  verbose=False)
+    assert (model.layers[0].W != W0).nnz == 0
+
+
 def test_update_refuses_dense_momentum():
     model = random_model(0, [4, 3], density=0.5)
     with pytest.raises(ValueError, match="dense velocity"):
@@ -103,9 +149,9 @@ def teacher():
 
 def counting_update(calls):
     """set_update wrapped to check the invariants around every call made by train_set."""
-    def wrapped(model, zeta, rng, optimizer=None, init=small_normal):
+    def wrapped(model, zeta, rng, optimizer=None, init=small_normal, rule="count"):
         keys = [entry_keys(layer.W) for layer in model.layers]
-        rewires = set_update(model, zeta, rng, optimizer, init)
+        rewires = set_update(model, zeta, rng, optimizer, init, rule)
         for l, (k, (dropped, grown, *_), layer) in enumerate(zip(keys, rewires, model.layers)):
             assert layer.nnz == k.size and is_canonical(layer.W)
             assert not np.isin(grown, np.setdiff1d(k, dropped)).any()

@@ -31,7 +31,26 @@ def snip_score(model, X, y):
 
 def snip_prune(model, X, y, density, scope="global"):
     """SNIP: score on one batch at initialisation and remove the lowest |g ⊙ w| in one shot, down to
-    ``density``; returns the keep-masks. Training the sparse net from scratch is the caller's job."""
+    ``density``; returns the keep-masks. Training the sparse net from scratch is the caller's job.
+
+    How many go: exactly nnz − round(d·N) weights, N = Σ n_in·n_out over the layers (per layer with
+    ``scope='layer'``), with round half to even (Python's and NumPy's round: d·N = 2.5 keeps 2,
+    3.5 keeps 4); ties at the cut go to the earlier entry (:mod:`minisparse.pruning.select`). Only
+    weights are in the pool, never biases. The two reference codes count differently:
+
+    - namhoonlee/snip-public, ``snip/model.py`` (``create_sparse_mask``): keeps exactly
+      κ = int(round(N′·(1 − target_sparsity))) by ``top_k``, but its pool N′ holds the biases with
+      the weights (every variable whose name has a 'w' or 'b'). The biases start at 0
+      (``snip/main.py``: ``initializer_b_bp='zeros'``), so they score |g·b| = 0 and are among the
+      first removed (masked to 0 from then on); the κ kept entries are then weights, about d·(number
+      of biases) more than round(d·N).
+    - ganguli-lab/Synaptic-Flow, ``Pruners/pruners.py`` (``Pruner._global_mask``, ``_local_mask``):
+      its ``sparsity`` is the fraction kept, k = int((1 − sparsity)·N) truncates, and the mask
+      ``score <= threshold`` (the k-th smallest) removes every entry tied with it too; biases are
+      left out by default (``Utils/generator.py``, ``masked_parameters(bias=False)``).
+
+    No option reproduces either count.
+    """
     return prune_lowest(model, snip_score(model, X, y), density=check_density(density), scope=scope)
 
 
@@ -78,7 +97,7 @@ def grasp_score(model, X, y, step=None, temperature=200.0):
     last layer is divided by T (θ′ = Jθ, J = 1/T on that layer): g_T = J g′ and
     θ ⊙ H_T g_T = θ′ ⊙ H′(J² g′). g and Hg both come from the batch (X, y), as in the reference code;
     its division by |Σ S| is a positive factor (no change). Not copied: its Xavier re-initialisation
-    of Linear layers, and ``<=``, which keeps the k-th highest (removes k − 1).
+    of Linear layers, and its count (see :func:`grasp_prune`).
     """
     scaled = copy.deepcopy(model)
     scaled.layers[-1].W.data /= temperature                       # logits Z / T
@@ -91,7 +110,14 @@ def grasp_score(model, X, y, step=None, temperature=200.0):
 
 def grasp_prune(model, X, y, density, step=None, temperature=200.0):
     """GraSP at initialisation: one shot, one global threshold, remove the lowest θ ⊙ Hg (= the
-    paper's highest −θ ⊙ Hg) down to ``density``; returns the keep-masks."""
+    paper's highest −θ ⊙ Hg) down to ``density``; returns the keep-masks.
+
+    How many go: exactly nnz − round(d·N) weights, N = Σ n_in·n_out, round half to even (Python's
+    round: d·N = 2.5 keeps 2); ties at the cut go to the earlier entry. The reference
+    (alecwangcq/GraSP, ``pruner/GraSP.py``) truncates, ``num_params_to_rm = int(N·ratio)``, and then
+    keeps ``score <= threshold`` with the threshold the k-th highest score: it removes k − 1 weights
+    (fewer if scores tie with the k-th). No option reproduces it.
+    """
     return prune_lowest(model, grasp_score(model, X, y, step, temperature), density=check_density(density),
                         scope="global")
 

@@ -31,7 +31,14 @@ def keep_all_but_lowest(scores, k):
 
 def removal_counts(model, fraction=None, density=None):
     """Entries to remove: (per layer (L,), in total), for a fraction of the current weights or a
-    target density (per layer and overall)."""
+    target density (per layer and overall).
+
+    ``fraction`` p: round(p·nnz) are removed. ``density`` d: nnz − round(d·N) are removed (never
+    fewer than 0), N = n_in·n_out per layer, or summed over the layers for the total, so exactly
+    round(d·N) stay. Both round half to even (NumPy's and Python's round): d·N = 2.5 keeps 2,
+    3.5 keeps 4. The reference codes of SNIP, GraSP and Synaptic-Flow count otherwise (truncation,
+    ties): see ``first_order.snip_prune`` and ``first_order.grasp_prune``.
+    """
     if (fraction is None) == (density is None):
         raise ValueError("give exactly one of fraction (of current weights to remove) or density (target)")
     nnz = np.array([layer.nnz for layer in model.layers])

@@ -18,6 +18,11 @@ sparse-evolutionary-artificial-neural-networks):
   trains with MSE on sigmoid outputs; minisparse uses softmax cross-entropy.
 - New weights: w ~ N(0, 0.1²) (``np.random.randn() / 10`` in ``weightsEvolution``), velocity 0.
   (The Keras script grows at 0; the later ``set_mlp_sequential.py`` grows U(±√(6/(n_l + n_{l+1}))).)
+- Drop count: by default each sign loses exactly round(ζ·count) weights (``rule="count"``, the
+  paper's "fraction ζ"). ``weightsEvolution`` instead cuts at two thresholds read off the sorted
+  weights at truncated index positions, which (ties aside) drops 0–2 more weights per sign, e.g.
+  all but −0.9 of [−0.9, −0.5, 0.1, 0.8] at ζ = 0.3; ``rule="reference"`` reproduces those
+  thresholds exactly (``pruning.set_keep_mask``; also ``set_update`` and ``train_set``).
 - Re-growth of a just-dropped position is allowed: ``weightsEvolution`` draws (i, j) until it hits a
   position not *kept*, so a connection dropped in this update may come back, with a fresh value and
   velocity 0. This also lets a dense (ε-capped) layer rewire at all.
@@ -32,7 +37,7 @@ from .diagnostics import EverActive, TopologyLog
 from ..growth.select import grow_random
 from ..network.init import init_weights
 from ..network.optim import SGD
-from ..pruning.zeroth_order import set_keep_mask
+from ..pruning.zeroth_order import SET_RULES, set_keep_mask
 from .schedules import is_epoch_update
 from ..network.topology import entry_keys, pairs, prune
 from ..network.cost import epoch_macs
@@ -62,18 +67,22 @@ class Rewire(NamedTuple):
     grown_ij: np.ndarray
 
 
-def set_update(model, zeta, rng, optimizer=None, init=small_normal):
+def set_update(model, zeta, rng, optimizer=None, init=small_normal, rule="count"):
     """Per layer: keep = two-sided |w| rule with ζ; prune; grow as many uniformly random inactive
     positions with w = init(k, rng) and optimizer state 0   (SET, Mocanu et al. 2018).
 
     ``init``: a callable (n, rng) → (n,) values, or ``"fan_in"`` for :func:`fan_in_normal` of each layer
     (its fan-in before the drop, which the regrowth restores).
+    ``rule``: ``"count"`` drops round(ζ·count) weights of each sign; ``"reference"`` uses the
+    thresholds of the reference's ``weightsEvolution`` (0–2 more per sign; see
+    :func:`~minisparse.pruning.zeroth_order.set_keep_mask`). Either way as many are regrown.
 
     Every layer, the last included (as in ``weightsEvolution``). Growth candidates are the positions
     inactive after the drop, so a just-dropped position may be re-grown (the reference does the
     same). nnz per layer is preserved exactly. Returns one :class:`Rewire` per layer.
     """
     rng = check_rng(rng)
+    _check_rule(rule)
     if optimizer is not None and optimizer.hyper.get("dense_momentum"):
         raise ValueError("SET keeps no dense velocity: a grown weight would inherit V instead of 0")
     rewires = []
@@ -82,7 +91,7 @@ def set_update(model, zeta, rng, optimizer=None, init=small_normal):
         values = fan_in_normal(layer) if isinstance(init, str) and init == "fan_in" else init
         if not callable(values):
             raise ValueError(f"init must be a callable (n, rng) -> values or 'fan_in', got {init!r}")
-        keep = set_keep_mask(layer.W.data, zeta)                     # (nnz,)
+        keep = set_keep_mask(layer.W.data, zeta, rule)               # (nnz,)
         dropped = entry_keys(layer.W)[~keep]                         # (k,)
         prune(model, l, keep, optimizer)
         grown = grow_random(model, l, dropped.size, rng, values=values, optimizer=optimizer)
@@ -92,8 +101,13 @@ def set_update(model, zeta, rng, optimizer=None, init=small_normal):
     return rewires
 
 
+def _check_rule(rule):
+    if rule not in SET_RULES:
+        raise ValueError(f"rule must be one of {SET_RULES} (SET's drop count), got {rule!r}")
+
+
 def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay=2e-4, batch_size=100,
-              rng=0, verbose=True, init=small_normal, lr_scale=None):
+              rng=0, verbose=True, init=small_normal, lr_scale=None, rule="count"):
     """Train ``model`` with SET: an epoch of SGD, log it, then :func:`set_update` unless it was the last
     epoch   (Mocanu et al. 2018; defaults from the reference code, see the module docstring).
 
@@ -104,8 +118,10 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
     ``(history, log)`` with ``log`` the :class:`~minisparse.diagnostics.TopologyLog` as a dict of
     columns, one entry per update (``epochs − 1`` of them). ``lr_scale``: per-layer multipliers of
     ``lr`` (see :class:`~minisparse.optim.SGD`; very wide networks need a smaller one for the output layer).
+    ``rule``: SET's drop count, ``"count"`` or ``"reference"`` (see :func:`set_update`).
     """
     rng = check_rng(rng)
+    _check_rule(rule)
     X, y, splits = checked_data(model, data)
     optimizer = SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay, lr_scale=lr_scale)
     history, log, ever_active = History(), TopologyLog(), EverActive(model)
@@ -123,7 +139,7 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
         if not is_epoch_update(epoch, epochs):                       # no rewiring after the last epoch
             continue
         start, W_before = time.perf_counter(), [layer.W for layer in model.layers]
-        set_update(model, zeta, rng, optimizer, init)
+        set_update(model, zeta, rng, optimizer, init, rule)
         # the update's own cost: a partition and random sampling, no multiply-adds, nothing dense
         moved = log.record(model, W_before, step=step, epoch=epoch, macs={"sparse": 0, "dense": 0},
                            ever_active=ever_active, extra={"seconds": time.perf_counter() - start})["moved"]
