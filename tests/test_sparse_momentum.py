@@ -2,6 +2,7 @@
 = smallest |w|, grown = largest |V| among inactive, grown at 0 with their velocity: the head start),
 nnz conserved, and a short end-to-end run whose loss falls."""
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -63,6 +64,17 @@ def test_redistribute_conserves_the_total_and_respects_caps(shares, data):
 def test_prune_count_rounds_up_without_float_noise():
     assert prune_count(0.5, 7) == 4 and prune_count(0.1, 30) == 3 and prune_count(0.0, 9) == 0
     assert prune_count(0.005, 100) == 1 and prune_count(1.0, 5) == 5
+
+
+def test_prune_count_docstring_example_is_real_float_noise():
+    """The docstring's example: 0.07·100 is 7 exactly, but in floating point 7.000000000000001, so
+    a plain ceil (the reference's) removes 8; prune_count removes 7. More such products, each an
+    integer in exact arithmetic: 0.14·50, 0.28·25, 0.55·100."""
+    assert 0.07 * 100 > 7 and math.ceil(0.07 * 100) == 8            # the float noise is real
+    assert prune_count(0.07, 100) == 7
+    for p, n, k in ((0.14, 50, 7), (0.28, 25, 7), (0.55, 100, 55)):
+        assert math.ceil(p * n) == k + 1 and prune_count(p, n) == k
+    assert prune_count.__doc__.count("0.07·100 = 7.000000000000001") == 1
 
 
 # ---------------------------------------------------------------- the update on a tiny 4-layer net

@@ -25,8 +25,15 @@ Differences from the reference code (TimDettmers/sparse_learning, ``sparselearni
   irrelevant at the densities used here, left out.
 - Momentum reset. An early version of ``core.py`` called ``reset_momentum`` after each update, setting
   the momentum at every inactive position to the mean momentum of the active ones; the released
-  version (``funcs.py`` era) no longer does, and the paper does not mention it. Here, as in
-  ALGORITHMS.md, V is never reset (with μ = 0.9 it forgets in ~10 steps; an epoch is longer).
+  version (``funcs.py`` era) no longer does, and the paper does not mention it. Here V is never
+  reset: the paper's regrowth reads the momentum that accumulated at the inactive positions, and a
+  reset would erase it; stale values fade by themselves (with μ = 0.9 in ~10 steps; an epoch is longer).
+- Weight decay. The reference's ``mnist_cifar/main.py`` builds ``optim.SGD(model.parameters(), ...,
+  weight_decay=args.l2)``, so its L2 (5e-4) decays the biases too; here L2 covers the weights only
+  (``SGD``'s ``weight_decay``), the biases are not decayed. No option reproduces it.
+- Prune count. The reference takes ``math.ceil(prune_rate · nonzeros)`` of the raw float product
+  (``sparselearning/funcs.py``, ``magnitude_prune``), so float error can add one (0.07·100 =
+  7.000000000000001 → 8); :func:`prune_count` rounds the product to 9 decimals first (→ 7).
 - A position pruned in (2) may be regrown in (4) (candidates are the inactive positions after
   pruning, as in the reference). Here it restarts at 0; in the reference it keeps its old value,
   because the mask is applied only once, after growth.
@@ -112,7 +119,8 @@ def redistribute(total, shares, free_slots):
 
 def prune_count(prune_rate, nnz):
     """k = ⌈p·nnz⌉ (reference ``magnitude_prune``), after rounding p·nnz to 9 decimals so that float
-    noise (0.1·30 = 3.0000000000000004) does not add one."""
+    noise does not add one: in floating point 0.07·100 = 7.000000000000001, whose plain ceil is 8;
+    here k = 7. (The reference's plain ceil would remove 8.)"""
     return min(nnz, math.ceil(round(prune_rate * nnz, 9)))
 
 
