@@ -140,6 +140,73 @@ def test_every_pick_just_dropped_is_replaced_at_random():
     assert np.array_equal(u.by_similarity, [0, 1]) and u.at_random.size == 0
 
 
+@pytest.mark.parametrize("growth", ["sim", "cosine", "random"])
+def test_reset_regrown_false_gives_regrown_connections_their_old_value_and_momentum(growth):
+    """A dense 4 → 3 layer: the only free positions after the drop are the k = 6 just dropped, so
+    every growth rule grows exactly those again. reset_regrown=False (the reference's rule) leaves
+    weights and velocities as they were; the default restarts the six at U(±√(6/4)), velocity 0."""
+    def net():
+        model = SparseMLP.random([4, 3], density=1.0, rng=0)
+        model.layers[0].W.data[:] = np.arange(1.0, 13.0) * np.array([1, -1] * 6)   # |w| = 1 … 12
+        opt = SGD(model, lr=0.1, momentum=0.9)
+        opt.v_W[0][:] = np.arange(100.0, 112.0)
+        return model, opt
+    S = [np.arange(12.0).reshape(4, 3)]
+    model, opt = net()
+    w0, v0 = model.layers[0].W.data.copy(), opt.v_W[0].copy()
+    u = ctre_update(model, 0.5, 0, opt, growth, S, reset_regrown=False)[0]
+    assert np.array_equal(u.dropped, np.arange(6))           # |w| = 1 … 6 are entries 0 … 5
+    assert np.array_equal(np.union1d(u.by_similarity, u.at_random), np.arange(6))
+    assert np.array_equal(model.layers[0].W.data, w0) and np.array_equal(opt.v_W[0], v0)
+    model, opt = net()
+    ctre_update(model, 0.5, 0, opt, growth, S)
+    w, v = model.layers[0].W.data, opt.v_W[0]
+    assert np.all(np.abs(w[:6]) <= math.sqrt(6 / 4)) and not np.isin(w[:6], w0).any()
+    assert np.all(v[:6] == 0.0)
+    assert np.array_equal(w[6:], w0[6:]) and np.array_equal(v[6:], v0[6:])      # survivors untouched
+
+
+def test_reset_regrown_false_restores_only_the_regrown_ones():
+    """4×4 layer, weights 1…8 in columns 0–1, ζ = 0.25 drops (0,0) and (0,1) and cosine growth takes
+    them back (Sim highest there): with reset_regrown=False they return with w = 1, 2 and their
+    velocity; with 'sim' the picks go to random free positions instead, which start afresh."""
+    keys = np.array([0, 1, 4, 5, 8, 9, 12, 13])
+    def net():
+        model = SparseMLP.random([4, 4], topology="dense", rng=0)
+        model.layers[0].W = model.layers[0].W.__class__((np.arange(1.0, 9.0), (keys // 4, keys % 4)),
+                                                        shape=(4, 4))
+        opt = SGD(model, lr=0.1, momentum=0.9)
+        opt.v_W[0][:] = np.arange(10.0, 18.0)
+        return model, opt
+    S = np.zeros((4, 4))
+    S[0, 0], S[0, 1] = 0.9, 0.8
+    model, opt = net()
+    ctre_update(model, 0.25, 0, opt, "cosine", [S], reset_regrown=False)
+    assert np.array_equal(entry_keys(model.layers[0].W), keys)
+    assert np.array_equal(model.layers[0].W.data, np.arange(1.0, 9.0))
+    assert np.array_equal(opt.v_W[0], np.arange(10.0, 18.0))
+    model, opt = net()
+    u = ctre_update(model, 0.25, 0, opt, "sim", [S], reset_regrown=False)[0]
+    now = entry_keys(model.layers[0].W)
+    back = np.isin(now, [0, 1])                              # a random pick may land on (0,0) or (0,1)
+    fresh = np.isin(now, u.at_random) & ~back
+    assert np.array_equal(model.layers[0].W.data[back], np.array([1.0, 2.0])[np.isin([0, 1], now)])
+    assert np.all(opt.v_W[0][fresh] == 0.0) and fresh.sum() + back.sum() == 2
+
+
+def test_train_ctre_passes_reset_regrown_to_every_update(small_data, monkeypatch):
+    import minisparse.sparse_training.ctre as ctre_module
+    seen = []
+    real = ctre_module.ctre_update
+    def recording(*args, **kwargs):
+        seen.append(args[6] if len(args) > 6 else kwargs.get("reset_regrown", True))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(ctre_module, "ctre_update", recording)
+    model = SparseMLP.random([784, 20, 10], topology="erdos_renyi", epsilon=1, rng=0)
+    train_ctre(model, small_data, epochs=3, variant="sim", reset_regrown=False, verbose=False)
+    assert seen == [False, False]
+
+
 def test_update_rejects_bad_arguments():
     model = random_model(0, [5, 4, 3], 0.5)
     with pytest.raises(ValueError, match="growth"):

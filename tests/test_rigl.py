@@ -11,7 +11,8 @@ from minisparse import SGD, SparseMLP
 from minisparse.network import optim
 from minisparse.data.datasets import Split, make_teacher_data
 from minisparse.network.layer import SparseLinear
-from minisparse.sparse_training.rigl import drop_count, rigl_step, rigl_steps, rigl_update, train_rigl
+from minisparse.sparse_training.rigl import (cosine_decay_float32, drop_count, rigl_step, rigl_steps, rigl_update,
+                                            train_rigl)
 from minisparse.sparse_training.schedules import cosine_decay
 from minisparse.network.topology import entry_keys, from_keys, is_canonical, mask
 from minisparse.network.train import train_step
@@ -72,6 +73,74 @@ def test_drop_count_is_the_floor_as_in_the_reference():
     assert drop_count(7, 0.3) == 2 and drop_count(3, 0.3) == 0
     assert drop_count(100, 0.29) == 29                       # 28.999… by float error, still 29
     assert drop_count(10, 1.0) == 10 and drop_count(10, 0.0) == 0
+
+
+def test_float32_count_is_the_reference_cast():
+    """int(float32(nnz)·float32(f)). float32(0.15) = 0.150000006 lies above 0.15, so 20·it still
+    gives 3; the float32 just below 0.15 (0.149999991, the reference's f at mid-course) gives
+    2.9999998 → 2, where the default, from the float64 f = 0.15, gives 3. float32(0.29)·100 rounds
+    to 29.0 in float32: 29 both ways."""
+    below = np.nextafter(np.float32(0.15), np.float32(0))
+    assert float(below) == pytest.approx(0.149999991059, abs=1e-12)
+    assert drop_count(20, 0.15, dtype=np.float32) == 3 and drop_count(20, 0.15) == 3
+    assert drop_count(20, below, dtype=np.float32) == 2
+    assert drop_count(100, 0.29, dtype=np.float32) == 29 and drop_count(7, 0.3, dtype="float32") == 2
+    for bad in (np.float64, "int", "bogus", 32):
+        with pytest.raises(ValueError, match="dtype must be None"):
+            drop_count(20, 0.15, dtype=bad)
+
+
+def test_float32_schedule_falls_just_under_alpha_over_2_at_mid_course():
+    """In float32, π rounds up (by 8.7e-8), so cos(π·½) = −4.4e-8, not 0: 1 + cos rounds to the
+    float32 just under 1 and f(T_end/2) to the float32 just under 0.15; f(2T_end/3) just under 0.075."""
+    pi32 = float(np.float32(math.pi))
+    assert pi32 - math.pi == pytest.approx(8.742e-8, rel=1e-3)
+    assert np.cos(np.float32(pi32) * np.float32(0.5)) == pytest.approx(-(pi32 - math.pi) / 2, rel=1e-3)
+    assert cosine_decay_float32(15000, 0.3, 30000) == np.nextafter(np.float32(0.15), np.float32(0))
+    assert cosine_decay_float32(20000, 0.3, 30000) == np.nextafter(np.float32(0.075), np.float32(0))
+    assert cosine_decay_float32(0, 0.3, 30000) == np.float32(0.3)
+    assert cosine_decay_float32(40000, 0.3, 30000) == 0.0                 # clipped at T_end
+
+
+def test_drop_count_docstring_numbers():
+    """ΔT = 100, α = 0.3, T_end = 30,000, nnz = 1…1,000: the float32 k (int(float32(nnz)·f32) of the
+    float32 schedule, restated here) is one lower in 76 pairs, never higher: 50 at t = 15,000 (nnz
+    divisible by 20), 25 at t = 20,000 (divisible by 40), 1 elsewhere."""
+    n = np.arange(1, 1001)
+    lower = {}
+    for t in range(100, 30000, 100):
+        default = np.floor(cosine_decay(t, 0.3, 30000) * n + 1e-9).astype(int)
+        ref = (n.astype(np.float32) * cosine_decay_float32(t, 0.3, 30000)).astype(int)
+        assert np.all(ref <= default) and np.all(default - ref <= 1)
+        if np.any(ref < default):
+            lower[t] = n[ref < default]
+    assert sum(v.size for v in lower.values()) == 76
+    assert np.array_equal(lower[15000], np.arange(20, 1001, 20))
+    assert np.array_equal(lower[20000], np.arange(40, 1001, 40))
+    assert set(lower) - {15000, 20000} and sum(lower[t].size for t in set(lower) - {15000, 20000}) == 1
+    t, (nnz,) = next((t, v) for t, v in lower.items() if t not in (15000, 20000))
+    f64, f32 = cosine_decay(t, 0.3, 30000), cosine_decay_float32(t, 0.3, 30000)
+    assert drop_count(int(nnz), f32, np.float32) == drop_count(int(nnz), f64) - 1
+    assert drop_count.__doc__.count("76 of the 299,000") == 1
+
+
+def test_rigl_step_with_float32_counts_drops_one_less_at_mid_course():
+    """One layer with 20 weights, T_end = 200, ΔT = 100: at step 100, f = α/2 = 0.15; the default
+    drops ⌊0.15·20⌋ = 3, the reference's float32 arithmetic 2."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 5)), rng.integers(0, 4, 8)
+    for count_dtype, k in ((None, 3), (np.float32, 2)):
+        model = SparseMLP.random([5, 4], density=1.0, rng=0)
+        assert model.nnz == 20
+        _, up = rigl_step(model, SGD(model, lr=0.1), X, y, 100, 100, 200, 0.3, count_dtype=count_dtype)
+        assert up.dropped[0].size == k and up.grown[0].size == k and model.nnz == 20
+    with pytest.raises(ValueError, match="count_dtype must be None"):
+        rigl_update(SparseMLP.random([5, 4], density=1.0, rng=0), X, y, 0.15, count_dtype=np.float16)
+    model = small_model()
+    W0 = model.layers[0].W.copy()
+    with pytest.raises(ValueError, match="count_dtype must be None"):
+        train_rigl(model, teacher_split(), 2, delta_t=1, count_dtype="float64", verbose=False)
+    assert (model.layers[0].W != W0).nnz == 0                  # refused before any training
 
 
 # ---------------------------------------------------------------- against a dense-mask oracle

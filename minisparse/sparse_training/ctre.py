@@ -35,13 +35,21 @@ Reading the reference code (github.com/zahraatashgahi/CTRE, TensorFlow 1, ``code
   included); Sim from one pass over the training split, ``|l2_normalize(a_prev)ᵀ l2_normalize(a)|``,
   softmax outputs for the last layer; new weights U(±√(6/n_in)) with momentum reset; CTRE_seq's
   counter resets when validation accuracy improves and the switch is permanent.
-- not copied (ALGORITHMS.md lists them): the similarity used at the first update was the all-zero
-  initial buffer (here Sim is always computed from the current weights before the update); the
-  training data were never shuffled (here every epoch draws a new batch order); the random
-  replacement's exclusion of the cosine picks was overwritten, so a random pick could land on a
-  cosine pick (here random positions are drawn among positions inactive after the cosine growth).
-- differs on purpose: a re-grown just-dropped connection (``'cosine'``) starts afresh, U(±√(6/n_in))
-  and momentum 0, like every new connection (the reference kept its old value and momentum).
+- not copied (slips of the reference code, not part of the method the paper describes): the
+  similarity used at the first update was the all-zero initial buffer (here Sim is always computed
+  from the current weights before the update); the training data were never shuffled (``main.py``;
+  here every epoch draws a new batch order); the random replacement's exclusion of the cosine picks
+  was overwritten (``SparseCTREsimOptimizer._get_update_op``: the second lift starts again from the
+  raw random scores), so a random pick could land on a cosine pick (here random positions are drawn
+  among positions inactive after the cosine growth).
+- re-grown just-dropped connections: a connection dropped in this update can be grown again, by a
+  cosine pick (``'cosine'``) or by a random pick (any growth: the random candidates include the
+  just-dropped positions, in the reference too). Here it restarts U(±√(6/n_in)) with momentum 0,
+  like every grown connection: magnitude judged it among the least useful, and letting the regrowth
+  restore it would undo that drop unseen. The reference treats as new only grown ∧ (old mask = 0)
+  (``new_connections`` in ``_get_update_op``), so it gets back its old weight and momentum;
+  ``reset_regrown=False`` reproduces that (:func:`ctre_update`, :func:`train_ctre`).
+- drop count: the reference computes ⌊ζ·nnz⌋ in float32 (see :func:`drop_count`).
 """
 import math
 import time
@@ -55,6 +63,7 @@ from ..growth.select import _grow_keys, grow_random, top_k_dense, uniform_values
 from ..network.losses import softmax
 from ..network.optim import SGD
 from ..pruning.select import keep_all_but_lowest
+from .rigl import _restore_regrown
 from .schedules import is_epoch_update
 from ..network.topology import entry_keys, pairs, prune
 from ..network.cost import epoch_macs
@@ -116,16 +125,27 @@ class CTREUpdate(NamedTuple):
 
 
 def drop_count(nnz, zeta):
-    """k = ⌊ζ · nnz⌋ (the reference's int cast; +1e-9 so that float error cannot cost one)."""
+    """k = ⌊ζ · nnz⌋ (the reference's int cast; +1e-9 so that float error cannot cost one).
+
+    The reference casts float32(nnz)·float32(ζ) to int (``_get_update_op`` in
+    ``code/sparse_optimizers.py``, taken from RigL's code); with its constant ζ = 0.2 the two agree
+    for every nnz ≤ 10⁶ (float32(0.2) = 0.2000000030 lies above 0.2, so the float32 product never
+    falls short of an integer it should reach).
+    """
     return int(math.floor(check_fraction(zeta, "zeta") * nnz + 1e-9))
 
 
-def ctre_update(model, zeta, rng, optimizer=None, growth="sim", sims=None):
+def ctre_update(model, zeta, rng, optimizer=None, growth="sim", sims=None, reset_regrown=True):
     """Per layer: drop the ⌊ζ·nnz_l⌋ smallest |w|, grow as many by ``growth`` (see the module
     docstring), new weights U(±√(6/n_in)) and optimizer state 0   (CTRE, Atashgahi et al. 2022).
 
     ``sims``: one Sim array per layer (:func:`cosine_similarity`), needed unless growth='random'.
-    nnz per layer is preserved exactly. Returns one :class:`CTREUpdate` per layer.
+    A position dropped in this update may be grown again: by a cosine pick with ``'cosine'``, by a
+    random pick with any growth. It restarts like any grown connection (value U(±√(6/n_in)), state 0),
+    unless ``reset_regrown=False``: it then gets back its value and optimizer state from before the
+    drop, as in the reference code (``code/sparse_optimizers.py``, which treats as new only positions
+    that were inactive before the update). nnz per layer is preserved exactly. Returns one
+    :class:`CTREUpdate` per layer (a restored position still counts as grown).
     """
     rng = check_rng(rng)
     if growth not in GROWTH:
@@ -144,6 +164,8 @@ def ctre_update(model, zeta, rng, optimizer=None, growth="sim", sims=None):
         init = uniform_values(math.sqrt(6.0 / layer.shape[0]))
         keep = keep_all_but_lowest(np.abs(layer.W.data), k)                      # (nnz,) False at the k smallest |w|
         dropped = entry_keys(layer.W)[~keep]                           # (k,)
+        old = (layer.W.data[~keep].copy(),
+               {name: getattr(optimizer, name)[l][~keep] for name in getattr(optimizer, "aligned", ())})
         prune(model, l, keep, optimizer)
         by_sim = dropped[:0]
         if growth != "random":
@@ -152,6 +174,8 @@ def ctre_update(model, zeta, rng, optimizer=None, growth="sim", sims=None):
                 picks = picks[~np.isin(picks, dropped, assume_unique=True)]
             by_sim = _grow_keys(model, l, picks, init(picks.size, rng), optimizer, None)
         at_random = grow_random(model, l, k - by_sim.size, rng, values=init, optimizer=optimizer)
+        if not reset_regrown:
+            _restore_regrown(model.layers[l], l, optimizer, dropped, *old)
         assert model.layers[l].nnz == nnz0
         n_out = layer.shape[1]
         updates.append(CTREUpdate(dropped, by_sim, at_random, pairs(dropped, n_out),
@@ -170,7 +194,8 @@ def best_validation(history):
 
 
 def train_ctre(model, data, epochs, variant="sim", zeta=0.2, lr=0.01, momentum=0.9, nesterov=True,
-               weight_decay=1e-4, batch_size=100, patience=40, sim_samples=None, rng=0, verbose=True):
+               weight_decay=1e-4, batch_size=100, patience=40, sim_samples=None, rng=0, verbose=True,
+               reset_regrown=True):
     """Train ``model`` with CTRE: an epoch of SGD, log it, then (every epoch but the last) the
     similarity over the training split and :func:`ctre_update`   (Atashgahi et al. 2022).
 
@@ -183,6 +208,8 @@ def train_ctre(model, data, epochs, variant="sim", zeta=0.2, lr=0.01, momentum=0
     that follows the epoch (CTRE_seq's switch epoch is the first 'random'), and ``ever_active``. The
     log has one entry per update: ``by_similarity`` and ``at_random`` (per layer), ``random_share``,
     ``growth``, ``seconds`` and the update's multiply-adds (the similarity pass; sparse + dense).
+    ``reset_regrown=False``: a just-dropped connection grown again keeps its old value and momentum,
+    as in the reference code (see :func:`ctre_update`).
     """
     rng = check_rng(rng)
     if variant not in VARIANTS:
@@ -218,7 +245,7 @@ def train_ctre(model, data, epochs, variant="sim", zeta=0.2, lr=0.01, momentum=0
                 np.sort(rng.choice(len(y), sim_samples, replace=False))
             sims = cosine_similarity(model, X[rows])
             macs = similarity_macs(model, len(X[rows]))
-        updates = ctre_update(model, zeta, rng, optimizer, growth, sims)
+        updates = ctre_update(model, zeta, rng, optimizer, growth, sims, reset_regrown)
         n_sim = [int(u.by_similarity.size) for u in updates]
         n_rand = [int(u.at_random.size) for u in updates]
         log.record(model, W_before, step=step, epoch=epoch, macs=macs, ever_active=ever_active,

@@ -7,9 +7,13 @@ of* the optimizer step on an update step, a plain ``train_step`` otherwise) and 
 ``SparseMLP.random(sizes, density=d, topology="erk")``.
 
 Checked against the reference code, google-research/rigl ``rigl/sparse_optimizers.py``
-(``SparseRigLOptimizer`` and its base ``SparseSETOptimizer._get_update_op``):
+(``SparseRigLOptimizer``), whose update lives in ``rigl/sparse_optimizers_base.py``
+(``SparseRigLOptimizerBase`` and its base ``SparseSETOptimizerBase._get_update_op``):
 
 - drop count: ``n_prune = cast(n_ones · drop_fraction, int32)``, a truncation: k_l = ⌊f·nnz_l⌋.
+  The reference does it in float32, f included (TensorFlow's ``cosine_decay``), so where f·nnz is
+  an integer k can come out one lower than here (float64, +1e-9): numbers in :func:`drop_count`;
+  ``count_dtype=np.float32`` reproduces it.
 - gradient: "grows connections with the pre-removal gradients" — the dense gradient of the masked
   weights comes from ``compute_gradients`` on the step's batch, before the mask update. So G is
   computed with the PRE-drop weights, in the same forward/backward pass as the batch loss.
@@ -18,8 +22,10 @@ Checked against the reference code, google-research/rigl ``rigl/sparse_optimizer
 - new connections: ``grow_init='zeros'``, and ``reset_momentum`` sets their optimizer slots to
   ``initial_acc_scale · g`` = 0 (the default). The reference's "new" means grown ∧ (old mask = 0):
   a just-dropped, re-grown connection keeps its old weight and momentum, as if never dropped.
-  minisparse's design (ALGORITHMS.md) restarts it at value 0, momentum 0: the default here
-  (``reset_regrown=True``); ``reset_regrown=False`` reproduces the reference.
+  minisparse restarts it at value 0, momentum 0, like every grown connection (the paper: new
+  connections start at 0), because magnitude dropped it as one of the least useful and a silent
+  restore would undo that drop: the default here (``reset_regrown=True``);
+  ``reset_regrown=False`` reproduces the reference.
 - update step: ``cond_mask_update_op(global_step, apply_gradient_op)`` runs the mask update *or* the
   wrapped optimizer, never both: the optimizer step is skipped on an update step.
 - schedule: ``cosine_decay(α, global_step, end − begin)``; update when begin ≤ step ≤ end and
@@ -58,12 +64,49 @@ class RigLUpdate(NamedTuple):
     grown_ij: list
 
 
-def drop_count(nnz, drop_fraction):
-    """k = ⌊f · nnz⌋ (the reference's int cast); +1e-9 so that float error (0.29·100 = 28.999…) cannot cost one."""
-    return int(math.floor(check_fraction(drop_fraction, "drop_fraction") * nnz + 1e-9))
+def drop_count(nnz, drop_fraction, dtype=None):
+    """k = ⌊f · nnz⌋ (the reference's int cast); +1e-9 so that float error (0.29·100 = 28.999…) cannot cost one.
+
+    ``dtype=np.float32``: k = int(float32(nnz) · float32(f)), the reference's arithmetic
+    (``rigl/sparse_optimizers_base.py``, ``_get_update_op``: ``n_ones`` and ``drop_fraction`` are
+    float32 tensors). Alone it rarely changes k: the difference comes from f, which the reference
+    also computes in float32 (:func:`cosine_decay_float32`, used by :func:`rigl_step` with
+    ``count_dtype=np.float32``). Over ΔT = 100, α = 0.3, T_end = 30,000 (299 updates) and nnz =
+    1…1,000, the reference's k is one lower than the default's in 76 of the 299,000 (step, nnz)
+    pairs and never higher: 50 at t = T_end/2, where float32's cos(π/2) = −4.4·10⁻⁸ puts f just
+    under α/2 = 0.15 (every nnz divisible by 20), 25 at t = 2T_end/3 (f just under α/4, nnz divisible
+    by 40) and 1 elsewhere.
+    """
+    f = check_fraction(drop_fraction, "drop_fraction")
+    if _check_count_dtype(dtype, "dtype") is None:
+        return int(math.floor(f * nnz + 1e-9))
+    return int(np.float32(nnz) * np.float32(f))
 
 
-def rigl_update(model, X, y, drop_fraction, optimizer=None, reset_regrown=True):
+def _check_count_dtype(dtype, name):
+    """None, or np.float32 (in any spelling NumPy reads as float32); anything else: ValueError."""
+    if dtype is None:
+        return None
+    try:
+        ok = np.dtype(dtype) == np.float32
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be None (float64, the default) or np.float32 (the reference's "
+                         f"arithmetic), got {dtype!r}")
+    return np.float32
+
+
+def cosine_decay_float32(t, alpha, t_end):
+    """f(t) = α/2·(1 + cos(π t / T_end)) step by step in float32, as TensorFlow's ``cosine_decay``
+    computes RigL's drop fraction (t clipped at T_end; π rounded to float32). NumPy's float32 cos may
+    differ from TensorFlow's in the last bit.   # np.float32"""
+    f32 = np.float32
+    t = min(f32(t), f32(t_end))
+    return f32(alpha) * (f32(0.5) * (f32(1.0) + np.cos(f32(math.pi) * (t / f32(t_end)))))
+
+
+def rigl_update(model, X, y, drop_fraction, optimizer=None, reset_regrown=True, count_dtype=None):
     """Per layer: drop the k = ⌊f·nnz_l⌋ smallest |w|, grow the k largest |G_ij| at inactive (i, j)   (RigL).
 
     G_l = A_prevᵀ dZ is the dense gradient on the batch (X, y), computed with the pre-drop weights (as
@@ -71,14 +114,16 @@ def rigl_update(model, X, y, drop_fraction, optimizer=None, reset_regrown=True):
     the O(B·nnz) sparse step. Candidates are the positions inactive after the drop, just-dropped ones
     included. Grown weights get value 0 and optimizer state 0 — a re-grown just-dropped one too, unless
     ``reset_regrown=False`` (it then keeps its value and state, as in the reference). nnz_l is
-    preserved; no optimizer step is taken. Returns a :class:`RigLUpdate`.
+    preserved; no optimizer step is taken. ``count_dtype``: see :func:`drop_count`. Returns a
+    :class:`RigLUpdate`.
     """
+    _check_count_dtype(count_dtype, "count_dtype")
     with np.errstate(over="ignore", invalid="ignore"):
         loss, grads = model.loss_and_grads(X, y, dense=True)         # G: [(n_in, n_out)], pre-drop
     check_loss(loss, model.n_classes, getattr(optimizer, "hyper", {}).get("lr"), where=" at a RigL update")
     dropped, grown = [], []
     for l, (layer, g) in enumerate(zip(model.layers, grads)):
-        nnz0, k = layer.nnz, drop_count(layer.nnz, drop_fraction)
+        nnz0, k = layer.nnz, drop_count(layer.nnz, drop_fraction, count_dtype)
         keep = keep_all_but_lowest(np.abs(layer.W.data), k)                      # (nnz,) False at the k smallest |w|
         gone = ~keep
         old = (entry_keys(layer.W)[gone], layer.W.data[gone].copy(),
@@ -105,14 +150,19 @@ def _restore_regrown(layer, l, optimizer, keys, values, state):
         getattr(optimizer, name)[l][idx] = v[back]
 
 
-def rigl_step(model, optimizer, X, y, step, delta_t, t_end, alpha, reset_regrown=True):
+def rigl_step(model, optimizer, X, y, step, delta_t, t_end, alpha, reset_regrown=True, count_dtype=None):
     """Training step ``step`` (counted from 1) of RigL; returns (batch loss, RigLUpdate or None).
 
     On an update step (ΔT | step, step < T_end) :func:`rigl_update` with f = cosine_decay(step, α, T_end)
     runs INSTEAD of the optimizer step; otherwise one ``train_step`` (sparse gradients only).
+    ``count_dtype=np.float32``: f from :func:`cosine_decay_float32` and k in float32, as the reference.
     """
     if is_update_step(step, delta_t, t_end):
-        update = rigl_update(model, X, y, cosine_decay(step, alpha, t_end), optimizer, reset_regrown)
+        if _check_count_dtype(count_dtype, "count_dtype") is None:
+            f = cosine_decay(step, alpha, t_end)
+        else:
+            f = cosine_decay_float32(step, check_fraction(alpha, "alpha"), t_end)
+        update = rigl_update(model, X, y, f, optimizer, reset_regrown, count_dtype)
         return update.loss, update
     loss, _ = train_step(model, optimizer, X, y)
     return loss, None
@@ -126,7 +176,7 @@ def rigl_steps(n_train, batch_size, epochs, t_end_frac=0.75):
 
 def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=0.1, momentum=0.9,
                nesterov=False, weight_decay=1e-4, batch_size=100, rng=0, verbose=True,
-               reset_regrown=True):
+               reset_regrown=True, count_dtype=None):
     """Train ``model`` in place with RigL and SGD; return (History, TopologyLog.as_dict()).
 
     ``delta_t`` is ΔT (update period in steps), ``t_end_frac`` · total steps is T_end, ``alpha`` is α
@@ -137,8 +187,11 @@ def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=
     one row per update: step, epoch, per-layer k (= ⌊f·nnz_l⌋ dropped and grown), regrown (just-dropped
     ones grown back; 'dropped'/'grown'/'moved' are the net pattern change, without them), drop_fraction,
     loss and the update step's MACs ('dense' = Σ_l B·n_in·n_out, the dense gradient).
+    ``reset_regrown=False`` and ``count_dtype=np.float32`` reproduce the reference code's re-grown
+    connections and drop count (see :func:`rigl_update`, :func:`drop_count`).
     """
     rng = check_rng(rng)
+    _check_count_dtype(count_dtype, "count_dtype")
     X, y, splits = checked_data(model, data)
     optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     _, t_end = rigl_steps(len(y), batch_size, epochs, t_end_frac)
@@ -152,7 +205,7 @@ def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=
             step += 1
             before = [layer.W for layer in model.layers]
             loss, update = rigl_step(model, optimizer, X[idx], y[idx], step, delta_t, t_end, alpha,
-                                     reset_regrown)
+                                     reset_regrown, count_dtype)
             loss_sum += loss * len(idx)
             step_cost = step_macs(model, len(idx), dense_layers=all_layers if update else ())
             macs = {k: macs[k] + step_cost[k] for k in macs}
