@@ -50,6 +50,8 @@ Reading the reference code (github.com/zahraatashgahi/CTRE, TensorFlow 1, ``code
   (``new_connections`` in ``_get_update_op``), so it gets back its old weight and momentum;
   ``reset_regrown=False`` reproduces that (:func:`ctre_update`, :func:`train_ctre`).
 - drop count: the reference computes ⌊ζ·nnz⌋ in float32 (see :func:`drop_count`).
+- ties in |w|: the reference adds N(0, (10⁻⁵)²) noise to the drop scores (``generic_mask_update``,
+  as RigL's code); here ties go to the lowest position (``pruning.keep_all_but_lowest``).
 """
 import math
 import time
