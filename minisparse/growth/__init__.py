@@ -8,4 +8,5 @@
 from . import criteria, select
 from .criteria import (gauss_newton_diagonal_dense, gradient_score, hessian_growth_score, hessian_growth_value,
                        magnitude_regrowth_score, momentum_score, remember_dropped)
-from .select import Candidates, grow_highest, grow_random, random_positions, top_k_dense, top_k_keys, uniform_values
+from .select import (Candidates, grow_at_keys, grow_highest, grow_random, random_positions, top_k_dense, top_k_keys,
+                     uniform_values)

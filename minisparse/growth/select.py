@@ -121,8 +121,10 @@ def _at(v, keys, W):
     return np.asarray(v).ravel()[keys] if np.ndim(v) == 2 and np.shape(v) == W.shape else v
 
 
-def _grow_keys(model, l, keys, values, optimizer, state):
-    """topology.grow at flat ``keys``, checking the invariants every growth routine promises."""
+def grow_at_keys(model, l, keys, values=0.0, optimizer=None, state=None):
+    """Add layer l's connections at the flat positions ``keys`` (i·n_out + j, inactive, distinct) with
+    ``values`` (scalar, (k,) array, or dense (n_in, n_out) gathered at ``keys``); the optimizer's state
+    for them is ``state`` (default 0). Checks that nnz rose by k and W stays canonical.   # keys (k,)"""
     W = model.layers[l].W
     nnz0 = W.nnz
     rows, cols = np.divmod(keys, W.shape[1])
@@ -143,12 +145,12 @@ def grow_highest(model, l, scores, k, values=0.0, optimizer=None, state=None, ex
     """
     W = model.layers[l].W
     if not isinstance(scores, tuple):                     # dense: select in place, no candidate list
-        return _grow_keys(model, l, top_k_dense(scores, W, k, exclude, f"layer {l}"), values, optimizer, state)
+        return grow_at_keys(model, l, top_k_dense(scores, W, k, exclude, f"layer {l}"), values, optimizer, state)
     keys, s = _as_candidates(scores, W, exclude)
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= keys.size:
         raise ValueError(f"cannot grow {k!r} positions in layer {l}: only {keys.size} candidates "
                          f"(inactive, not excluded, score > −inf)")
-    return _grow_keys(model, l, top_k_keys(keys, s, k), values, optimizer, state)
+    return grow_at_keys(model, l, top_k_keys(keys, s, k), values, optimizer, state)
 
 
 def grow_random(model, l, k, rng, values=0.0, optimizer=None, exclude=None, state=None):
@@ -160,7 +162,7 @@ def grow_random(model, l, k, rng, values=0.0, optimizer=None, exclude=None, stat
     rng = check_rng(rng)
     keys = random_positions(model.layers[l].W, k, rng, exclude)
     values = values(keys.size, rng) if callable(values) else values
-    return _grow_keys(model, l, keys, values, optimizer, state)
+    return grow_at_keys(model, l, keys, values, optimizer, state)
 
 
 def uniform_values(limit):

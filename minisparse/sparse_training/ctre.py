@@ -61,7 +61,7 @@ import numpy as np
 
 from ..network.checks import check_fraction, check_rng, check_X
 from .diagnostics import EverActive, TopologyLog
-from ..growth.select import _grow_keys, grow_random, top_k_dense, uniform_values
+from ..growth.select import grow_at_keys, grow_random, top_k_dense, uniform_values
 from ..network.losses import softmax
 from ..network.optim import SGD
 from ..pruning.select import keep_all_but_lowest
@@ -174,7 +174,7 @@ def ctre_update(model, zeta, rng, optimizer=None, growth="sim", sims=None, reset
             picks = top_k_dense(sims[l], model.layers[l].W, k, where=f"layer {l}")   # (k,) sorted
             if growth == "sim":                    # a just-dropped pick is not re-grown: replaced at random
                 picks = picks[~np.isin(picks, dropped, assume_unique=True)]
-            by_sim = _grow_keys(model, l, picks, init(picks.size, rng), optimizer, None)
+            by_sim = grow_at_keys(model, l, picks, init(picks.size, rng), optimizer, None)
         at_random = grow_random(model, l, k - by_sim.size, rng, values=init, optimizer=optimizer)
         if not reset_regrown:
             _restore_regrown(model.layers[l], l, optimizer, dropped, *old)
