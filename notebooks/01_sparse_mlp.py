@@ -42,10 +42,9 @@ from IPython.display import Image, display
 
 import minisparse
 from minisparse import SGD, Adam, SparseLinear, SparseMLP
-from minisparse.network import activations, init, losses, topology
+from minisparse.network import activations, init, kernels, losses, topology
 from minisparse.lab.figures import f0_data, f0_plot
-from minisparse.network import layer as layer_module
-from minisparse.network.layer import sampled_product
+from minisparse.network.kernels import fast
 from minisparse.network.masked import MaskedMLP
 from minisparse.network.mlp import layer_nnz
 from minisparse.sparse_training.static import article_experiment, sparsity
@@ -322,8 +321,11 @@ assert agree(dZ2_hand, dZ2_lib) and agree(dZ2_hand, dZ2_num)
 #
 # dW_k = Σ_b A_prev[b, i_k] · dZ[b, j_k]   for each stored entry k at (i_k, j_k).
 #
-# This is the dense product A_prevᵀ dZ read only at the stored positions. `sampled_product` computes it
-# entry by entry (in cache-sized chunks), in O(B · nnz) time, and never forms the (n_in, n_out) array.
+# This is the dense product A_prevᵀ dZ read only at the stored positions. The layer computes it with
+# `kernels.sampled_product(layer, A_prev, dZ)`. Its reference form,
+# `kernels.reference.sampled_product(W, A_prev, dZ)`, is this sum written as one line; its fast form
+# (`fast.gathered_sampled_product`) takes the entries in cache-sized chunks. Both take O(B · nnz)
+# time, and neither forms the (n_in, n_out) array.
 
 # %%
 r2, c2 = topology.entry_rows(W2), W2.indices
@@ -334,13 +336,15 @@ print("dW2 (aligned with W2.data) =", dW2_hand)
 W2_probe = net.layers[1].W.data                                # perturbed in place, then restored
 dW2_num = central_diff(lambda: net.loss(X, y), W2_probe)
 assert agree(dW2_hand, grads[1].dW) and agree(dW2_hand, dW2_num)
-assert agree(dW2_hand, sampled_product(A1, dZ2_hand, r2, c2))
+assert agree(dW2_hand, kernels.sampled_product(net.layers[1], A1, dZ2_hand))
+assert agree(dW2_hand, kernels.reference.sampled_product(W2, A1, dZ2_hand))
 assert agree(dW2_hand, (A1.T @ dZ2_hand)[r2, c2])             # dense, then sampled: same numbers
 
 # %% [markdown]
 # "Never built" is a claim about memory, so measure it: a 100,000 × 100,000 layer with 10⁶ connections
 # (20,000 × 20,000 in fast mode). Its dense gradient would need n_in · n_out · 8 bytes; the sampled
-# product needs a transposed copy of the two batch arrays and one chunk.
+# product, in its fast form `fast.gathered_sampled_product`, needs a transposed copy of the two batch
+# arrays and one chunk.
 
 # %%
 n_big, nnz_big, B_big = (20_000, 200_000, 32) if FAST else (100_000, 1_000_000, 32)
@@ -349,7 +353,7 @@ W_big = init.random_sparse(n_big, n_big, nnz_big, rng)
 A_big, dZ_big = rng.standard_normal((B_big, n_big)), rng.standard_normal((B_big, n_big))
 tracemalloc.start()
 start = time.perf_counter()
-g_big = sampled_product(A_big, dZ_big, topology.entry_rows(W_big), W_big.indices)
+g_big = fast.gathered_sampled_product(A_big, dZ_big, topology.entry_rows(W_big), W_big.indices)
 seconds = time.perf_counter() - start
 peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
@@ -452,7 +456,7 @@ W_mid = init.random_sparse(n_mid, n_mid, n_mid * n_mid // 100, rng)
 A_mid, dZ_mid = rng.standard_normal((B_mid, n_mid)), rng.standard_normal((B_mid, n_mid))
 rows_mid = topology.entry_rows(W_mid)
 timings = {}
-for name, fn in (("sampled dW", lambda: sampled_product(A_mid, dZ_mid, rows_mid, W_mid.indices)),
+for name, fn in (("sampled dW", lambda: fast.gathered_sampled_product(A_mid, dZ_mid, rows_mid, W_mid.indices)),
                  ("dense G   ", lambda: A_mid.T @ dZ_mid)):
     start = time.perf_counter()
     for _ in range(5):
@@ -460,15 +464,17 @@ for name, fn in (("sampled dW", lambda: sampled_product(A_mid, dZ_mid, rows_mid,
     timings[name] = (time.perf_counter() - start) / 5
     print(f"{name}: {timings[name] * 1e3:7.2f} ms, output {out.nbytes / 1e6:6.2f} MB")
 print(f"multiply-adds: sampled {B_mid * W_mid.nnz:.1e}, dense {B_mid * n_mid * n_mid:.1e}")
-assert agree(sampled_product(A_mid, dZ_mid, rows_mid, W_mid.indices), (A_mid.T @ dZ_mid)[rows_mid, W_mid.indices])
+assert agree(fast.gathered_sampled_product(A_mid, dZ_mid, rows_mid, W_mid.indices),
+             (A_mid.T @ dZ_mid)[rows_mid, W_mid.indices])
 
 # %% [markdown]
 # **Which way a product walks the entries.** Each stored entry (i, j) makes a product touch row i of
 # A_prevᵀ and row j of the output's transpose (B values each). SciPy walks a CSR matrix row by row, so
 # one side is read in order and the other side is jumped around, which is cheap only while that side
-# stays in cache. A layer picks its walk from its shape (`SparseLinear.walk`): W's own row-major
-# order; column-major (a CSR copy of Wᵀ) for expanding layers such as 784 → 100,000; and *panels*
-# when both sides are wider than `layer.PANEL_UNITS` (32,768 units, a 16 MiB slice at batch 128).
+# stays in cache. The fast forms of the products (`minisparse.network.kernels.fast`) pick the walk
+# from the layer's shape (`SparseLinear.walk`): W's own row-major order; column-major (a CSR copy of
+# Wᵀ) for expanding layers such as 784 → 100,000; and *panels* when both sides are wider than
+# `fast.PANEL_UNITS` (32,768 units, a 16 MiB slice at batch 128).
 # Panels regroup W's entries by ranges of output units (for the forward and the sampled product) or
 # of input units (for the input gradient), and a product runs panel by panel. Each panel is a block
 # of W; the products add the same terms in the same order, so the results are identical, not just
@@ -476,7 +482,7 @@ assert agree(sampled_product(A_mid, dZ_mid, rows_mid, W_mid.indices), (A_mid.T @
 
 # %%
 W_p = init.random_sparse(12, 12, 30, np.random.default_rng(7))
-panels = layer_module.build_panels(W_p, topology.entry_rows(W_p), "out", 4)
+panels = fast.build_panels(W_p, topology.entry_rows(W_p), "out", 4)
 print("panel edges (output units):", panels.edges)
 for lo, hi, block in zip(panels.edges, panels.edges[1:], panels.blocks):
     assert np.array_equal(block.toarray(), W_p.toarray()[:, lo:hi])      # panel p is W[:, lo:hi]
@@ -484,13 +490,13 @@ print("W.data positions of panel 0's entries:", panels.order[panels.starts[0]:pa
 
 A_p = np.random.default_rng(8).standard_normal((5, 12))
 dA_p = np.random.default_rng(9).standard_normal((5, 12))
-saved_units, outputs = layer_module.PANEL_UNITS, {}
+saved_units, outputs = fast.PANEL_UNITS, {}
 for units in (saved_units, 4):
-    layer_module.PANEL_UNITS = units
+    fast.PANEL_UNITS = units
     layer_p = SparseLinear(W_p.copy(), np.zeros(12), "relu")
     Z_p, A_out = layer_p.forward(A_p)
     outputs[layer_p.walk] = (Z_p, *layer_p.backward(A_p, Z_p, A_out, dA_p)[:3])
-layer_module.PANEL_UNITS = saved_units
+fast.PANEL_UNITS = saved_units
 print("walks compared:", list(outputs))
 assert all(np.array_equal(a, b) for a, b in zip(outputs["row-major"], outputs["panels"]))
 
@@ -642,6 +648,32 @@ display(Image(data=png))
 # %% [markdown]
 # ## g. Where to break in
 #
+# `SparseLinear.forward` and `SparseLinear.backward` read as the equations of sections c and d, and
+# each product in them is one call into `minisparse.network.kernels`: `forward_product` (Z = A_prev W),
+# `sampled_product` (dW) and `input_gradient_product` (dA_prev = dZ Wᵀ). By default these calls run the
+# fast forms, which walk W's entries in the orders shown at the end of section d. Inside
+# `with minisparse.reference_kernels():` every product is its one-line formula from
+# `kernels.reference` instead, so a debugger that steps into a product (pdb's `s`, for instance after
+# `%debug net.loss_and_grads(X, y)` in Jupyter) goes through the switch in `kernels` and lands on
+# `A_prev @ W`, on the sum of d2 or on `dZ @ W.T`. The environment variable
+# `MINISPARSE_KERNELS=reference` does the same for a whole process. The two forms give the same
+# numbers; the reference forms gather (B, nnz) arrays, so keep them for small layers. On the tiny
+# network of section d:
+
+# %%
+outside = kernels.active()                                       # 'fast' unless MINISPARSE_KERNELS is set
+print("kernels.active() outside the block:", outside)
+loss_fast, grads_fast = net.loss_and_grads(X, y)                 # forward and backward, fast forms
+with minisparse.reference_kernels():
+    print("kernels.active() inside the block: ", kernels.active())
+    loss_ref, grads_ref = net.loss_and_grads(X, y)               # every product as its formula
+print("kernels.active() after the block:  ", kernels.active())
+print(f"loss: fast {loss_fast:.12f}, reference {loss_ref:.12f}")
+assert np.allclose(loss_fast, loss_ref) and kernels.active() == outside
+for g_fast, g_ref in zip(grads_fast, grads_ref):
+    assert np.allclose(g_fast.dW, g_ref.dW) and np.allclose(g_fast.db, g_ref.db)
+
+# %% [markdown]
 # To step through one training step in a debugger (`breakpoint()`, or your IDE on this `.py` twin),
 # set a breakpoint in:
 #
@@ -649,8 +681,9 @@ display(Image(data=png))
 # | --- | --- |
 # | the forward pass Z = A_prev W + b, A = f(Z) | `minisparse.network.layer.SparseLinear.forward` |
 # | dZ = dA ⊙ f'(Z), dW, db, dA_prev = dZ Wᵀ, and G on request | `minisparse.network.layer.SparseLinear.backward` |
-# | dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k], chunk by chunk | `minisparse.network.layer.sampled_product` |
-# | which order a product walks the entries; panels | `SparseLinear.walk`, `minisparse.network.layer.build_panels`, `minisparse.network.layer.panel_product` |
+# | the three products, fast or reference | `minisparse.network.kernels.forward_product`, `minisparse.network.kernels.sampled_product`, `minisparse.network.kernels.input_gradient_product` |
+# | dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k] as one line / chunk by chunk | `minisparse.network.kernels.reference.sampled_product` / `minisparse.network.kernels.fast.gathered_sampled_product` |
+# | which order a product walks the entries; panels | `minisparse.network.kernels.fast.Walks.walk`, `minisparse.network.kernels.fast.build_panels`, `minisparse.network.kernels.fast.panel_product` |
 # | ∂L/∂Z = (softmax − onehot)/B | `minisparse.network.losses.cross_entropy_grad` |
 # | backprop across layers, `dense=` | `minisparse.network.mlp.SparseMLP.loss_and_grads` |
 # | v ← μv + g; w ← w − ηv on `W.data` | `minisparse.network.optim.SGD.step` (then `SGD._update`) |
@@ -659,9 +692,11 @@ display(Image(data=png))
 # | one mini-batch step / one epoch | `minisparse.network.train.train_step`, `minisparse.network.train.run_epoch` |
 # | the article's experiment | `minisparse.sparse_training.static.train_static` |
 #
-# For example, to stop inside the backward pass of the output layer of the tiny network above:
+# For example, to stop inside the backward pass of the output layer of the tiny network above, with
+# every product in its one-line form:
 #
 # ```python
 # import pdb
-# pdb.runcall(net.layers[1].backward, A1, Z2, Z2, dZ2_lib)
+# with minisparse.reference_kernels():
+#     pdb.runcall(net.layers[1].backward, A1, Z2, Z2, dZ2_lib)
 # ```

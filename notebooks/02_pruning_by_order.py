@@ -24,11 +24,11 @@
 # - **first order**: gradients, such as SNIP, GraSP, first-order Taylor, movement, and momentum-based pruning;
 # - **second order**: curvature, such as OBD, OBS, and layer-wise OBS (SparseGPT).
 #
-# Every criterion in `minisparse` follows one convention (`minisparse/pruning.py`). A **score** is a
-# list with one array per layer, aligned with that layer's `W.data`, and **low means unimportant**.
-# `prune_lowest` removes the k lowest. The sections below follow the same pattern as notebook 01. Each
-# equation gets a markdown cell and the article section it comes from, then a hand computation on a
-# tiny printed example, then the library call, then an `assert` that the two agree.
+# Every criterion in `minisparse` follows one convention (`minisparse/pruning/select.py`). A **score**
+# is a list with one array per layer, aligned with that layer's `W.data`, and **low means
+# unimportant**. `prune_lowest` removes the k lowest. The sections below follow the same pattern as
+# notebook 01. Each equation gets a markdown cell and the article section it comes from, then a hand
+# computation on a tiny printed example, then the library call, then an `assert` that the two agree.
 #
 # `MINISPARSE_FAST=1` shrinks the training runs. The outputs saved in the `.ipynb` come from a full
 # run.

@@ -25,13 +25,14 @@
 # - **first order**: the gradient |G| (RigL) and the momentum |V| (Sparse Momentum);
 # - **second order**: Hessian-guided growth, g² / (H_qq + λ), derived below.
 #
-# Every criterion in `minisparse.growth.select` follows one convention. A **growth score** covers the
-# *inactive* positions of one layer: a dense (n_in, n_out) array with −inf at the active positions, or
-# `Candidates` (flat keys i·n_out + j with their scores). **High means grow.** `grow_highest` adds the k
-# highest and `grow_random` adds k uniformly random ones. Candidates are always the positions inactive
-# *after* the drop. So the notebook starts by dropping a few connections from a tiny layer, then
-# scores what is left over, once per criterion: a markdown cell with the equation and its source, a
-# hand computation on the printed example, the library call, and an `assert`. Section 5 then runs
+# Every criterion in `minisparse.growth` follows one convention (the scores are in `growth.criteria`,
+# the selection in `growth.select`). A **growth score** covers the *inactive* positions of one layer:
+# a dense (n_in, n_out) array with −inf at the active positions, or `Candidates` (flat keys
+# i·n_out + j with their scores). **High means grow.** `grow_highest` adds the k highest and
+# `grow_random` adds k uniformly random ones. Candidates are always the positions inactive *after*
+# the drop. So the notebook starts by dropping a few connections from a tiny layer, then scores what
+# is left over, once per criterion: a markdown cell with the equation and its source, a hand
+# computation on the printed example, the library call, and an `assert`. Section 5 then runs
 # every criterion once on the first layer of LeNet-300-100.
 #
 # `MINISPARSE_FAST=1` shrinks the sampling experiments and the full-size network. A full run also
@@ -198,7 +199,7 @@ for k_u in (3, 8):
     freq = counts / n_draws
     expect = k_u / n_free
     sd = np.sqrt(expect * (1 - expect) / n_draws)
-    regime = "rejection" if taken.size + k_u <= growth.DENSE_FALLBACK * n_pos else "enumerate free"
+    regime = "rejection" if taken.size + k_u <= growth.select.DENSE_FALLBACK * n_pos else "enumerate free"
     print(f"k = {k_u} ({regime}): P(pick) expected {expect:.4f}; over the free positions "
           f"min {freq[~active.ravel()].min():.4f}, max {freq[~active.ravel()].max():.4f}; "
           f"active positions picked {int(counts[active.ravel()].sum())} times")
@@ -635,8 +636,8 @@ assert np.array_equal(picks["magnitude"][0], np.sort(dropped_b))   # with one up
 # | --- | --- |
 # | rejection sampling of free positions (and the dense fallback) | `growth.random_positions` |
 # | dense scores: active and excluded positions set to −inf, then the k highest | `growth.top_k_dense` |
-# | the same for a candidate list (`Candidates`), and its tie rule | `growth._as_candidates`, `growth.top_k_keys` |
-# | the pattern growing, optimizer state following | `growth._grow_keys`, `topology.add_entries`, `topology.grow` |
+# | the same for a candidate list (`Candidates`), and its tie rule | `growth.select._as_candidates`, `growth.top_k_keys` (the tie rule: `minisparse.network.topk.top_k_indices`) |
+# | the pattern growing, optimizer state following | `growth.grow_at_keys`, `topology.add_entries`, `topology.grow` |
 # | the Gauss–Newton diagonal at every position | `growth.gauss_newton_diagonal_dense`, `second_order.gauss_newton_curvature` |
 #
 # Every name in the two tables above is checked here, so a renamed function breaks this cell rather

@@ -68,7 +68,8 @@ def agree(a, b):
 # %% [markdown]
 # ## a. ERK: how many connections each layer starts with
 #
-# **RigL §3 (Evci et al. 2020); ALGORITHMS.md, initial topologies.** ERK gives layer l the density
+# **RigL §3 (Evci et al. 2020), sparsity distribution; `minisparse.network.init.erk_densities`.** ERK
+# gives layer l the density
 #
 # d_l = c · (n_in + n_out) / (n_in · n_out),
 #
@@ -203,16 +204,16 @@ for l, layer in enumerate(net.layers):
     grown = np.sort(candidates[np.argsort(-score, kind="stable")[:k]])
     drop_hand.append(dropped)
     grow_hand.append(grown)
-    print(f"layer {l}: k = {k}   dropped {[divmod(int(q), n_out) for q in dropped]}  "
-          f"|w| = {np.abs(layer.W.toarray()).ravel()[dropped]}")
-    print(f"          grown   {[divmod(int(q), n_out) for q in grown]}  |G| = {np.abs(G_hand[l]).ravel()[grown]}"
-          f"   re-grown just-dropped: {[divmod(int(q), n_out) for q in np.intersect1d(dropped, grown)]}")
+    print(f"layer {l}: k = {k}   dropped keys {dropped}  |w| = {np.abs(layer.W.toarray()).ravel()[dropped]}")
+    print(f"          grown keys   {grown}  |G| = {np.abs(G_hand[l]).ravel()[grown]}"
+          f"   re-grown just-dropped: {np.intersect1d(dropped, grown)}")
 
 # %% [markdown]
 # Now the library, on a copy. `rigl_step` at step 3 (a multiple of ΔT) runs `rigl_update` **instead
 # of** the optimizer step. The checks:
 #
-# - the dropped and grown sets match the hand computation, and nnz is unchanged;
+# - the dropped and grown sets match the hand computation, and nnz is unchanged. The update returns
+#   them as flat keys (`dropped`, `grown`) and as (i, j) rows (`dropped_ij`, `grown_ij`);
 # - every grown weight is 0 with velocity 0. That includes a just-dropped position that was grown
 #   back, which had a nonzero value a moment ago;
 # - every kept weight, its velocity and the biases are exactly as before: no optimizer step was taken.
@@ -233,14 +234,20 @@ for l, (old, new) in enumerate(zip(net.layers, net_lib.layers)):
     assert np.array_equal(opt_lib.v_W[l][~is_new], opt.v_W[l][kept_old])        # velocities untouched
     assert np.array_equal(new.b, old.b)
     regrown_total += np.intersect1d(drop_hand[l], grow_hand[l]).size
-    print(f"layer {l}: W after the update =\n{new.W.toarray()}")
+    assert np.array_equal(update.dropped_ij[l] @ [new.shape[1], 1], drop_hand[l])   # (i, j) ↔ i·n_out + j
+    assert np.array_equal(update.grown_ij[l] @ [new.shape[1], 1], grow_hand[l])
+    back = np.isin(update.grown[l], update.dropped[l])
+    print(f"layer {l}: dropped (i, j) {update.dropped_ij[l].tolist()}, grown {update.grown_ij[l].tolist()}, "
+          f"re-grown just-dropped {update.grown_ij[l][back].tolist()}")
+    print(f"W after the update =\n{new.W.toarray()}")
 assert opt_lib.t == opt.t == 2, "the optimizer did not step"
 assert regrown_total >= 1, "this example shows a just-dropped connection grown back (at 0)"
 
 # %% [markdown]
 # The reference code (google-research/rigl) lets a re-grown just-dropped connection keep its old
 # value and momentum, as if it had never been dropped. `rigl_update(..., reset_regrown=False)`
-# reproduces that; the default follows ALGORITHMS.md and restarts it at 0.
+# reproduces that; the default restarts it at 0, like any new connection (see the docstring of
+# `minisparse.sparse_training.rigl`).
 
 # %%
 net_ref, opt_ref = copy.deepcopy((net, opt))
@@ -396,8 +403,8 @@ assert dense_run == n_updates * 100 * sum(n_i * n_o for n_i, n_o in (l.shape for
 # | k = ⌊f·nnz⌋ | `minisparse.sparse_training.rigl.drop_count` |
 # | update step vs ordinary step (the skipped optimizer step) | `minisparse.sparse_training.rigl.rigl_step` |
 # | the dense G, the drop, the growth of one update | `minisparse.sparse_training.rigl.rigl_update` |
-# | the k smallest \|w\| | `minisparse.pruning.select.keep_all_but_lowest` |
-# | \|G\| at inactive positions; top-k growth at value 0, momentum 0 | `minisparse.growth.select.gradient_score`, `minisparse.growth.select.grow_highest` |
+# | the k smallest \|w\| | `minisparse.pruning.select.keep_all_but_lowest` (then `minisparse.network.topk.bottom_k_indices`) |
+# | \|G\| at inactive positions; top-k growth at value 0, momentum 0 | `minisparse.growth.criteria.gradient_score`, `minisparse.growth.select.grow_highest` |
 # | the training loop, the topology log and its MACs | `minisparse.sparse_training.rigl.train_rigl` |
 #
 # For example, to stop inside the update of the tiny network above:

@@ -73,9 +73,9 @@ def agree(a, b):
 # %% [markdown]
 # ## a. Momentum over inactive positions, and the head start
 #
-# **Article 000, *Inactive Weights Momentum based Regrowth*, points 1 and 3; ALGORITHMS.md,
-# optimizers.** `SGD(dense_momentum=True)` keeps a dense velocity V (n_in, n_out) for every layer and
-# updates it at every step from the dense gradient G = A_prevᵀ dZ:
+# **Article 000, *Inactive Weights Momentum based Regrowth*, points 1 and 3; the docstring of
+# `minisparse.network.optim`.** `SGD(dense_momentum=True)` keeps a dense velocity V (n_in, n_out) for
+# every layer and updates it at every step from the dense gradient G = A_prevᵀ dZ:
 #
 # V ← μ V + G  (all positions),    w ← w − η V  (active positions only; PyTorch form).
 #
@@ -220,7 +220,7 @@ assert counts_hand.sum() == K and counts_hand[3] == free[3] == 60
 # other three in the ratio 28 : 12 : 22. The reference code (TimDettmers/sparse_learning) does this
 # differently. It caps at 0.99 of the free slots, spreads the overflow *equally* over the layers,
 # floors the counts and corrects the resulting drift in nnz at the next update. `redistribute` keeps
-# the total exact (see the docstring of `minisparse/sparse_momentum.py`).
+# the total exact (see the docstring of `minisparse/sparse_training/sparse_momentum.py`).
 #
 # ## d. One full update on the tiny network
 #
@@ -394,9 +394,9 @@ print(f"whole run ({epochs} epochs): sparse {total_sparse:,}, dense {total_dense
 # | V ← μV + G at every position; w moves with V at its own positions | `minisparse.network.optim.SGD._dense_velocity` |
 # | the dense G (every step) | `minisparse.network.mlp.SparseMLP.loss_and_grads` with `dense=True` |
 # | (1) the layer shares s_l | `minisparse.sparse_training.sparse_momentum.momentum_shares` |
-# | (2) k = ⌈p·nnz⌉ smallest \|w\| | `minisparse.sparse_training.sparse_momentum.prune_count`, `minisparse.pruning.select.keep_all_but_lowest` |
+# | (2) k = ⌈p·nnz⌉ smallest \|w\| | `minisparse.sparse_training.sparse_momentum.prune_count`, `minisparse.pruning.select.keep_all_but_lowest` (then `minisparse.network.topk.bottom_k_indices`) |
 # | (3) water-filling with caps, largest-remainder rounding | `minisparse.sparse_training.sparse_momentum.redistribute` |
-# | (4) top \|V\| among inactive positions, at value 0, V kept | `minisparse.growth.select.momentum_score`, `minisparse.growth.select.grow_highest` |
+# | (4) top \|V\| among inactive positions, at value 0, V kept | `minisparse.growth.criteria.momentum_score`, `minisparse.growth.select.grow_highest` |
 # | one whole update | `minisparse.sparse_training.sparse_momentum.sparse_momentum_update` |
 # | p(e), the cosine-decayed prune rate | `minisparse.sparse_training.schedules.sparse_momentum_prune_rate` |
 # | the training loop and its MACs | `minisparse.sparse_training.sparse_momentum.train_sparse_momentum` |

@@ -95,8 +95,8 @@ def show(W, name="W", tags=None):
 # %% [markdown]
 # ## 1. Eq. 2: the cosine similarity of two layers' activations
 #
-# **CTRE, Eq. 2 (article image 5); ALGORITHMS.md, growth criteria.** For layer l, with inputs p and
-# outputs q, over N samples,
+# **CTRE, Eq. 2 (Atashgahi et al. 2022; article image 5).** For layer l, with inputs p and outputs q,
+# over N samples,
 #
 # Sim_pq = | â_prev[:, p] · â[:, q] |,   â[:, j] = a[:, j] / ‖a[:, j]‖₂,
 #
@@ -162,10 +162,11 @@ print("cosine_similarity = the hand Sim, for every chunk size")
 # %% [markdown]
 # ## 2. One CTRE_sim update on a 5-8-3 network, step by step
 #
-# **CTRE (article images 3 and 4); ALGORITHMS.md, CTRE.** The network is 5 → 8 → 3, Erdős–Rényi with
-# ε = 1, so 13 and 11 connections. It trains for 10 epochs with `train_ctre` on a 3-class teacher task
-# (`make_teacher_data`, 600 rows, 5 features, learning rate 0.05). Then comes one more update, by hand
-# and by the library. Per layer:
+# **CTRE (Atashgahi et al. 2022; article images 3 and 4); the docstring of
+# `minisparse.sparse_training.ctre` lists where the library departs from the reference code.** The
+# network is 5 → 8 → 3, Erdős–Rényi with ε = 1, so 13 and 11 connections. It trains for 10 epochs
+# with `train_ctre` on a 3-class teacher task (`make_teacher_data`, 600 rows, 5 features, learning
+# rate 0.05). Then comes one more update, by hand and by the library. Per layer:
 #
 # 1. k = ⌊ζ · nnz⌋ with ζ = 0.2, and drop the k smallest |w| (ties to the lower position);
 # 2. the candidates are all positions not kept, so the k just-dropped ones are among them; take the k
@@ -219,9 +220,9 @@ print(f"seed {seed}: {len(teacher.y_train)} training rows; after 10 epochs valid
 # which state each weight keeps. The Sim arrays were computed over the 600-row task's training split,
 # as `train_ctre` does. Now the update by hand, layer by layer, with one generator for every random draw,
 # in the library's order: the values of the similarity picks, then the random positions, then their
-# values. In the Sim printouts, `·` marks a kept connection (not a candidate), `d` a just-dropped one,
-# `*` a pick grown by similarity, and `r` a pick that was just dropped and so goes to a random position
-# instead.
+# values. Positions are flat keys i·n_out + j. In the Sim printouts, `·` marks a kept connection (not
+# a candidate), `d` a just-dropped one, `*` a pick grown by similarity, and `r` a pick that was just
+# dropped and so goes to a random position instead.
 
 # %%
 def with_velocity(model):
@@ -253,12 +254,12 @@ for l in range(len(hand.layers)):
     k, dropped, kept, picks = drop_and_pick(W, sims[l], ZETA)
     print(f"━━ layer {l} ({n_in}→{n_out}) ━━")
     show(W, "W before")
-    print(f"1. drop k = ⌊{ZETA}·{W.nnz}⌋ = {k}: {[divmod(int(d), n_out) for d in dropped]}, "
+    print(f"1. drop k = ⌊{ZETA}·{W.nnz}⌋ = {k}: keys {dropped}, "
           f"|w| = {np.abs(W.toarray().ravel()[dropped])}   (|w| sorted: {np.sort(np.abs(W.data))[:k + 2]} …)")
     print(f"2. Sim^{l + 1} over the positions not kept:")
     show_sim(sims[l], kept, dropped, picks)
     by_sim, replaced = np.setdiff1d(picks, dropped), np.intersect1d(picks, dropped)
-    print(f"   top-{k} picks {[divmod(int(p), n_out) for p in picks]}, Sim = {sims[l].ravel()[picks]}")
+    print(f"   top-{k} picks: keys {picks}, Sim = {sims[l].ravel()[picks]}")
     limit = math.sqrt(6 / n_in)
     topology.prune(hand, l, np.isin(keys, kept), opt_hand)
     sim_values = rng_hand.uniform(-limit, limit, by_sim.size)
@@ -266,8 +267,7 @@ for l in range(len(hand.layers)):
     at_random = growth.random_positions(hand.layers[l].W, replaced.size, rng_hand)
     random_values = rng_hand.uniform(-limit, limit, at_random.size)
     topology.grow(hand, l, *np.divmod(at_random, n_out), random_values, opt_hand)
-    print(f"3. just dropped, so replaced at random: {[divmod(int(p), n_out) for p in replaced]} → "
-          f"{[divmod(int(p), n_out) for p in at_random]}")
+    print(f"3. just dropped, so replaced at random: keys {replaced} → {at_random}")
     print(f"4. new weights from U(±√(6/{n_in})) = U(±{limit:.3f}): by similarity {sim_values}, at random {random_values}")
     tags = {int(key): "+" for key in by_sim} | {int(key): "?" for key in at_random}
     show(hand.layers[l].W, "W after ('+' grown by similarity, '?' at random)", tags)
@@ -286,7 +286,9 @@ for l in range(len(hand.layers)):
 # positions and the same weights. The invariants of the random share do not depend on the generator,
 # and are checked separately: it has as many positions as there were just-dropped picks, and each one
 # was inactive after the similarity growth. Every kept weight keeps its value and velocity, and nnz
-# does not change.
+# does not change. Each layer's `CTREUpdate` gives the positions as flat keys (`dropped`,
+# `by_similarity`, `at_random`) and as (i, j) rows (`dropped_ij`, and `grown_ij` for both kinds of
+# growth together), printed below.
 
 # %%
 updates = ctre_update(lib, ZETA, np.random.default_rng(seed), opt_lib, "sim", sims)
@@ -304,7 +306,10 @@ for l, (u, s, old, new) in enumerate(zip(updates, steps, net.layers, lib.layers)
     assert np.array_equal(opt_lib.v_W[l][~is_new], (100 * l + np.arange(1, old.nnz + 1))[was_kept])
     assert new.nnz == old.nnz and topology.is_canonical(new.W)
     n_replaced += s["replaced"].size
-    print(f"layer {l}: dropped {u.dropped}, by similarity {u.by_similarity}, at random {u.at_random}; "
+    assert np.array_equal(u.dropped_ij @ [new.shape[1], 1], s["dropped"])          # (i, j) ↔ i·n_out + j
+    assert np.array_equal(u.grown_ij @ [new.shape[1], 1], np.union1d(s["by_sim"], s["at_random"]))
+    print(f"layer {l}: dropped (i, j) {u.dropped_ij.tolist()}, grown (i, j) {u.grown_ij.tolist()} "
+          f"({u.by_similarity.size} by similarity, {u.at_random.size} at random); "
           f"random share {u.at_random.size}/{u.dropped.size}")
 assert n_replaced >= 1, "this seed shows a just-dropped pick replaced at random"
 print("ctre_update = the hand update")
@@ -328,12 +333,13 @@ for l, (u, s) in enumerate(zip(cos_updates, steps)):
 # %% [markdown]
 # ## 3. CTRE_seq: similarity first, random for good once validation stalls
 #
-# **CTRE paper, CTRE_seq; ALGORITHMS.md.** CTRE_seq grows by similarity alone, with just-dropped
-# picks allowed back (`growth='cosine'`). After each epoch it compares the validation accuracy with
-# the best so far. A strict improvement resets a counter, and anything else adds one. When the counter
-# reaches `patience` (40 in the paper, for 500 epochs), every later update grows at random, and the
-# switch is never undone. `history['growth']` records the growth rule of the update that *follows* each
-# epoch. The switch epoch is the first one that reads `'random'`.
+# **CTRE paper (Atashgahi et al. 2022), CTRE_seq; the docstring of `minisparse.sparse_training.ctre`.**
+# CTRE_seq grows by similarity alone, with just-dropped picks allowed back (`growth='cosine'`). After
+# each epoch it compares the validation accuracy with the best so far. A strict improvement resets a
+# counter, and anything else adds one. When the counter reaches `patience` (40 in the paper, for 500
+# epochs), every later update grows at random, and the switch is never undone. `history['growth']`
+# records the growth rule of the update that *follows* each epoch. The switch epoch is the first one
+# that reads `'random'`.
 #
 # A short run on the same teacher task with patience 3 shows the switch. The rule is then replayed by
 # hand from the logged validation accuracies.
