@@ -189,3 +189,12 @@ def test_union_and_membership_of_sorted_keys_match_numpy(a, b, x):
     assert u.dtype == np.int64 and np.array_equal(u, np.union1d(a, b))
     x = np.array(x, dtype=np.int64)
     assert np.array_equal(topology.isin_sorted(x, u), np.isin(x, u))
+
+
+def test_show_tells_a_stored_zero_from_an_absent_entry():
+    """A connection grown at 0 prints as a number, an absent position as a dot; values keep their sign
+    and digits; the lines are the rows of W."""
+    W = from_positions([0, 0, 1], [0, 2, 1], [0.0, -1.5, 2.25], (2, 3))
+    show = topology.show
+    assert show(W).splitlines() == [" 0.00     · -1.50", "    ·  2.25     ·"]
+    assert show(W, digits=1, absent=".").splitlines()[1] == "   .  2.2    ."

@@ -163,3 +163,17 @@ def grow(model, l, rows, cols, values=0.0, optimizer=None, state=None):
     layer.W, order = add_entries(layer.W, rows, cols, values)
     if optimizer is not None:
         optimizer.on_add(l, order, np.size(rows), state)
+
+
+def show(W, digits=2, absent="·"):
+    """W as text, one row per line: stored entries as numbers (a connection grown at 0 prints as
+    0.00), absent positions as ``absent``, so the two cannot be confused as in ``W.toarray()``.
+
+    Dense in the layer's size: for printed examples only.   # str
+    """
+    M = mask(W)
+    values = np.zeros(W.shape, dtype=float)
+    values[entry_rows(W), W.indices] = W.data
+    cells = [[f"{v:.{digits}f}" if m else absent for v, m in zip(row, mrow)] for row, mrow in zip(values, M)]
+    width = max((len(c) for row in cells for c in row), default=1)
+    return "\n".join(" ".join(c.rjust(width) for c in row) for row in cells)
