@@ -88,7 +88,7 @@ def hessian_growth_value(G, H_diag_dense, damping):
     """w_q* = −g_q / (H_qq + λ): the Newton step of a weight grown at 0 (dense).   # (n_in, n_out)
 
     Only a step of the quadratic model: where H_qq is tiny, |w*| ≤ |g|/λ can be far larger than the
-    other weights and the real loss rises (notebook 03 shows one). A λ near the mean H_qq is a safe start.
+    other weights and the real loss rises (notebook 04 shows one). A λ near the mean H_qq is a safe start.
     """
     return -np.asarray(G) / (np.asarray(H_diag_dense) + damping)
 
