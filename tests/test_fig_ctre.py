@@ -50,5 +50,120 @@ def test_f7_f5_f8_f6_fast(monkeypatch):
     f6 = fig_ctre.cosine_vs_dot_data(fast=True)
     assert all(0 <= v <= 1 for key in ("cosine", "dot") for row in f6[key] for v in row)
     monkeypatch.setenv("MINISPARSE_WORKERS", "2")
-    jobs = [("SET", "madelon", 0, 16, 1, 2, 1, 200), ("CTRE_sim", "madelon", 1, 16, 1, 2, 1, 200)]
+    jobs = [("SET", "madelon", 0, 0, 16, 1, 2, 1, 200), ("CTRE_sim", "madelon", 0, 1, 16, 1, 2, 1, 200)]
     assert fig_ctre.run_all(jobs) == [fig_ctre._job(j) for j in jobs]
+
+
+def _fake_runs(monkeypatch, seeds=(0, 1, 2), epochs=5):
+    """Replace data loading and training by recorders: F7 / F8 then only assemble jobs and results."""
+    drawn, trained = [], []
+
+    def dataset(name, seed, n_fast=None):
+        drawn.append((name, seed))
+        return (name, seed)
+
+    def run(method, data, hidden, epsilon, epochs_, seed, patience=40):
+        trained.append((method, data, epsilon, seed))
+        test = list(np.linspace(0.5, 0.6 + 0.01 * seed, epochs_))
+        return {"val": test, "test": test, "last": test[-1], "best_epoch": epochs_, "best_val": test[-1],
+                "best_test": test[-1], "density": 0.01 * epsilon, "nnz": 10}
+    cfg = dict(fig_ctre.setting(True), seeds=seeds, f8_seeds=seeds, epochs=epochs, f8_epochs=epochs,
+               data={"madelon": seeds, "text": seeds[:1]})
+    monkeypatch.setattr(fig_ctre, "setting", lambda fast: cfg)
+    monkeypatch.setattr(fig_ctre, "dataset", dataset)
+    monkeypatch.setattr(fig_ctre, "run", run)
+    monkeypatch.setenv("MINISPARSE_WORKERS", "1")
+    return drawn, trained
+
+
+def test_f7_f8_train_every_seed_on_one_data_draw(monkeypatch):
+    """The seeds vary the network only: every run of a data set sees the same draw."""
+    drawn, trained = _fake_runs(monkeypatch)
+    f7 = fig_ctre.ctre_accuracy_data.__wrapped__(fast=True)
+    assert set(drawn) == {("madelon", fig_ctre.DATA_SEED), ("text", fig_ctre.DATA_SEED)}
+    assert f7["data_seed"] == fig_ctre.DATA_SEED
+    madelon = [t for t in trained if t[1][0] == "madelon"]
+    assert sorted({t[3] for t in madelon}) == [0, 1, 2]              # three network seeds …
+    assert {t[1] for t in madelon} == {("madelon", fig_ctre.DATA_SEED)}   # … one data draw
+    assert f7["data"]["madelon"]["SET"]["seeds"] == [0, 1, 2]
+    drawn.clear()
+    f8 = fig_ctre.ctre_density_data(fast=True, rng=3)
+    assert set(drawn) == {("madelon", fig_ctre.DATA_SEED + 3)} and f8["data_seed"] == fig_ctre.DATA_SEED + 3
+
+
+def _captured(monkeypatch, module):
+    """Make ``module._save`` keep the figure (drawn) instead of writing it; returns the list it fills."""
+    figs = []
+
+    def keep(fig, path, layout=True):
+        if layout:
+            fig.tight_layout()
+        fig.canvas.draw()
+        figs.append(fig)
+    monkeypatch.setattr(module, "_save", keep)
+    return figs
+
+
+def _overlap(a, b):
+    """Area shared by two display-space boxes."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0) * max(h, 0)
+
+
+def test_f7_plot_keeps_legends_off_the_data_and_every_method_visible(monkeypatch):
+    import matplotlib.pyplot as plt
+    _fake_runs(monkeypatch)
+    data = fig_ctre.ctre_accuracy_data.__wrapped__(fast=True)
+    # CTRE_seq never switching is the same run as CTRE without random: make it so
+    for rows in data["data"].values():
+        rows["CTRE_seq"] = rows["CTRE without random"]
+    figs = _captured(monkeypatch, fig_ctre)
+    fig_ctre.ctre_accuracy_plot(data, "unused.png")
+    fig = figs[0]
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        assert _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert len(labels) == len(fig_ctre.METHODS)
+        assert "never switched" in labels[list(fig_ctre.METHODS).index("CTRE_seq")]
+        lines = {line.get_label().split(":")[0]: line for line in ax.get_lines()}
+        styles = {(line.get_linestyle(), line.get_marker(), line.get_color()) for line in lines.values()}
+        assert len(styles) == len(fig_ctre.METHODS)                   # no two methods drawn alike
+        seq, plain = lines["CTRE_seq"], lines["CTRE without random"]
+        assert seq.get_zorder() > plain.get_zorder() and seq.get_marker() != plain.get_marker()
+        assert seq.get_markevery() != plain.get_markevery()            # markers at different epochs
+    assert "seeds vary the network only" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_f8_plot_legend_outside_the_axes(monkeypatch):
+    import matplotlib.pyplot as plt
+    _fake_runs(monkeypatch, seeds=(0, 1))
+    data = fig_ctre.ctre_density_data(fast=True)
+    figs = _captured(monkeypatch, fig_ctre)
+    fig_ctre.ctre_density_plot(data, "unused.png")
+    fig = figs[0]
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
+    assert "one data draw" in ax.get_title()
+    plt.close(fig)
+
+
+def test_f4_legend_sits_under_the_heatmaps(update, monkeypatch):
+    import matplotlib.pyplot as plt
+    figs = _captured(monkeypatch, fig_ctre)
+    fig_ctre.ctre_update_plot(update, "unused.png")
+    fig = figs[0]
+    renderer = fig.canvas.get_renderer()
+    heatmaps = [ax for ax in fig.axes if ax.get_title().startswith("Sim")]
+    legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend() and not ax.get_title())
+    box = legend.get_window_extent(renderer)
+    assert len(heatmaps) == 2
+    assert all(box.y1 <= ax.get_window_extent(renderer).y0 for ax in heatmaps)      # below both
+    assert box.x0 < heatmaps[1].get_window_extent(renderer).x1 and box.x1 > heatmaps[0].get_window_extent(renderer).x0
+    plt.close(fig)

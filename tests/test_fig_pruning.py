@@ -63,3 +63,30 @@ def test_pruning_plot_draws_every_method(tmp_path):
         for name, (order, _) in fig_pruning.METHODS.items()}}
     fig_pruning.pruning_plot(fake, str(tmp_path / "p1.png"))
     assert (tmp_path / "p1.png").stat().st_size > 10_000
+
+
+def test_pruning_plot_legends_stay_off_the_data(monkeypatch):
+    import matplotlib.pyplot as plt
+    from minisparse.lab import common
+    seen = {}
+
+    def keep(fig, path):                  # the plot closes its figure after saving: measure here
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        seen["legends"] = [ax.get_legend().get_window_extent(renderer) for ax in fig.axes if ax.get_legend()]
+        seen["axes"] = [ax.get_window_extent(renderer) for ax in fig.axes]
+        seen["named"] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    monkeypatch.setattr(common, "save_figure", keep)
+    fake = {"dense": 0.9, "sparsities": (0.5, 0.9), "finetune_epochs": 1, "methods": {
+        name: {"order": order, "sparsity": [0.5, 0.9], "one_shot": [0.1, 0.5], "finetuned": [0.85, 0.05]}
+        for name, (order, _) in fig_pruning.METHODS.items()}}
+    fig_pruning.pruning_plot(fake, "unused.png")
+    assert len(seen["legends"]) == 3                                  # one per order
+    assert set(fig_pruning.METHODS) <= set(seen["named"])
+    assert all(_overlap(legend, ax) == 0 for legend in seen["legends"] for ax in seen["axes"])
+    plt.close("all")
+
+
+def _overlap(a, b):
+    w, h = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0) * max(h, 0)

@@ -1,6 +1,7 @@
-"""What the figure modules share: fast mode, atomic PNG / JSON writes, a t-interval, a process pool
-with progress lines, and the MNIST-5k split the figures train on."""
+"""What the figure modules share: fast mode, atomic PNG / strict-JSON writes, a t-interval, progress
+lines on stderr, a process pool, and the MNIST-5k split the figures train on."""
 import json
+import math
 import os
 import sys
 import time
@@ -22,10 +23,42 @@ def save_figure(fig, path):
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
 
 
+def json_ready(obj):
+    """``obj`` with every value a strict JSON parser accepts: NumPy arrays and scalars become lists and
+    Python numbers, tuples become lists, NaN and ±inf become None (``null``), dict keys that are NumPy
+    scalars become Python ones; anything else unknown becomes its ``str``. Recursive."""
+    if isinstance(obj, dict):
+        return {(k.item() if isinstance(k, np.generic) else k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_ready(obj.tolist())
+    if isinstance(obj, np.generic):
+        return json_ready(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int)):           # bool is an int
+        return obj
+    return str(obj)
+
+
 def save_json(data, path):
-    """Write a figure's numbers beside its PNG (arrays as lists), atomically."""
-    atomic_write(path, lambda f: json.dump(data, f, indent=1, default=lambda o: o.tolist()
-                                           if hasattr(o, "tolist") else str(o)), binary=False)
+    """Write a figure's numbers beside its PNG, atomically, as strict JSON (:func:`json_ready`: NaN and
+    infinities as ``null``, which every JSON parser reads; bare ``NaN`` is not JSON)."""
+    clean = json_ready(data)
+    atomic_write(path, lambda f: json.dump(clean, f, indent=1, allow_nan=False), binary=False)
+
+
+def progress(total, what=""):
+    """A function that prints one line per finished step to stderr, ``  [i/total] name  (t s)``, with
+    the seconds since this call: long data functions call it after every training run."""
+    start, done = time.perf_counter(), [0]
+
+    def report(name):
+        done[0] += 1
+        print(f"  [{done[0]}/{total}] {what}{name}  ({time.perf_counter() - start:.0f} s)", file=sys.stderr,
+              flush=True)
+    return report
 
 
 def t_interval(values, level=0.95):
@@ -46,16 +79,27 @@ def save(fig, path, layout=True):
     plt.close(fig)
 
 
+def _workers():
+    """MINISPARSE_WORKERS as a positive integer (default 1)."""
+    text = os.environ.get("MINISPARSE_WORKERS", "1")
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"MINISPARSE_WORKERS must be a positive integer, got {text!r}")
+    return n
+
+
 def parallel_map(fn, jobs, label=None):
     """[fn(j) for j in jobs] on MINISPARSE_WORKERS processes (default 1), printing one progress line
     per finished job to stderr (``label(job)`` names it). Every run is seeded on its own, so the
     results do not depend on the number of workers; with several workers, set
     OPENBLAS_NUM_THREADS=1 so that they do not fight over the cores."""
-    workers, start = int(os.environ.get("MINISPARSE_WORKERS", "1")), time.perf_counter()
+    workers, step = _workers(), progress(len(jobs))
 
     def report(i, job):
-        name = label(job) if label else f"job {i + 1}"
-        print(f"  [{i + 1}/{len(jobs)}] {name}  ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+        step(label(job) if label else f"job {i + 1}")
 
     if workers <= 1 or len(jobs) <= 1:
         out = []

@@ -11,6 +11,9 @@ keeps its own schedule (α = 0.3, ΔT = 100 steps, T_end = 75 %). Three settings
   Madelon-like set (F7), 1 seed on MNIST-5k and the text-like set; F8: ε ∈ {1, 2, 4, 6}, 60 epochs,
   2 seeds;
 - paper (``MINISPARSE_PAPER=1``, an overnight run): 500 epochs, 5 seeds everywhere.
+Each data set is ONE fixed draw (generated and split with :data:`DATA_SEED`); the seeds vary only the
+network: its initial topology and weights, the batch order and the random growth. The spread over
+seeds is then the methods' own, not that of the data.
 Test accuracy is reported at the last epoch and at the best-validation epoch (as the paper does).
 The runs are independent and seeded one by one: ``MINISPARSE_WORKERS=2 OPENBLAS_NUM_THREADS=1``
 spreads them over two processes with the same results (:func:`run_all`).
@@ -31,11 +34,20 @@ from ..network.topology import entry_keys
 from ..network.masked import MaskedMLP
 from ..network.train import check_loss, evaluate, minibatches
 
+DATA_SEED = 0                       # the one draw of every data set the CTRE figures train on
 HP = {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}
 METHODS = ("dense", "SNIP", "RigL", "SET", "CTRE_seq", "CTRE_sim", "CTRE without random")
 CTRE_VARIANT = {name: v for v, name in VARIANTS.items()}          # 'CTRE_sim' → 'sim', …
 COLORS = {"dense": "k", "SNIP": "tab:gray", "RigL": "tab:blue", "SET": "tab:orange", "CTRE_seq": "tab:purple",
           "CTRE_sim": "tab:red", "CTRE without random": "tab:green"}
+STYLES = {   # line style, marker and its offset along the curve, so that coinciding curves stay visible
+    "dense": {"ls": "-", "lw": 1.6, "marker": None, "offset": 0},
+    "SNIP": {"ls": (0, (5, 2)), "lw": 1.4, "marker": "v", "ms": 5, "offset": 1},
+    "RigL": {"ls": "-.", "lw": 1.4, "marker": "s", "ms": 4, "offset": 2},
+    "SET": {"ls": ":", "lw": 1.8, "marker": "D", "ms": 4, "offset": 3},
+    "CTRE without random": {"ls": "-", "lw": 3.2, "marker": "o", "ms": 6, "alpha": 0.55, "offset": 4},
+    "CTRE_seq": {"ls": (0, (2, 2)), "lw": 1.4, "marker": "x", "ms": 7, "mew": 2, "zorder": 4, "offset": 5},
+    "CTRE_sim": {"ls": "-", "lw": 1.4, "marker": "^", "ms": 5, "zorder": 3, "offset": 6}}
 
 
 def setting(fast):
@@ -131,27 +143,29 @@ def _train_dense(model, data, epochs, seed):
 
 
 def _job(args):
-    """run() on a named data set: (method, data name, seed, hidden, ε, epochs, patience, n_fast)."""
-    method, name, seed, hidden, epsilon, epochs, patience, n_fast = args
-    return run(method, dataset(name, seed, n_fast), hidden, epsilon, epochs, seed, patience)
+    """run() on a named data set: (method, data name, data seed, network seed, hidden, ε, epochs,
+    patience, n_fast); the data seed draws and splits the data, the network seed everything else."""
+    method, name, data_seed, seed, hidden, epsilon, epochs, patience, n_fast = args
+    return run(method, dataset(name, data_seed, n_fast), hidden, epsilon, epochs, seed, patience)
 
 
 def run_all(jobs):
-    """[_job(j) for j in jobs], spread over MINISPARSE_WORKERS processes (``fig_dst.parallel_map``)."""
-    return parallel_map(_job, jobs, label=lambda j: f"{j[0]} on {j[1]}, ε = {j[4]}, seed {j[2]}")
+    """[_job(j) for j in jobs], spread over MINISPARSE_WORKERS processes (``common.parallel_map``)."""
+    return parallel_map(_job, jobs, label=lambda j: f"{j[0]} on {j[1]} (draw {j[2]}), ε = {j[5]}, seed {j[3]}")
 
 
 # ---------------------------------------------------------------- F7: accuracy vs epochs at ε = 1
 
 @functools.lru_cache(maxsize=4)
 def ctre_accuracy_data(fast=False, rng=0):
-    """F7: every method at ε = 1 on each data set, per seed: test accuracy per epoch, last and at the
-    best-validation epoch; mean and 95 % t-interval over seeds."""
+    """F7: every method at ε = 1 on each data set (one fixed draw, ``DATA_SEED + rng``), per network
+    seed: test accuracy per epoch, last and at the best-validation epoch; mean and 95 % t-interval."""
     cfg = setting(fast)
     out = {"hidden": cfg["hidden"], "epochs": cfg["epochs"], "epsilon": 1, "hp": HP, "zeta": 0.2,
+           "data_seed": DATA_SEED + rng,
            "paper_madelon": {"CTRE_sim": 79, "SET": 62, "dense": 55, "RigL": 50, "CTRE without random": 50},
            "data": {}}
-    jobs = [(method, name, s, cfg["hidden"], 1, cfg["epochs"], cfg["patience"], cfg["n_fast"])
+    jobs = [(method, name, DATA_SEED + rng, s, cfg["hidden"], 1, cfg["epochs"], cfg["patience"], cfg["n_fast"])
             for name, seeds in cfg["data"].items() for method in METHODS for s in seeds]
     results = iter(run_all(jobs))
     for name, seeds in cfg["data"].items():
@@ -166,26 +180,41 @@ def ctre_accuracy_data(fast=False, rng=0):
 
 
 def ctre_accuracy_plot(data, path):
+    """One panel per data set: mean test accuracy over network seeds per method (each its own colour,
+    line style and marker), min–max band over seeds; the legend with the numbers sits below each panel."""
     import matplotlib.pyplot as plt
     names = list(data["data"])
-    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(5.6 * len(names), 6.6), squeeze=False)
     for ax, name in zip(axes[0], names):
-        for method, rows in data["data"][name].items():
-            curves = np.array([r["test"] for r in rows["runs"]]) * 100
+        rows_by_method = data["data"][name]
+        for method, rows in rows_by_method.items():
+            curves = np.array([r["test"] for r in rows["runs"]], dtype=float) * 100
             e = np.arange(1, curves.shape[1] + 1)
             (m, h), bm = rows["last"], rows["best"][0]
-            ax.plot(e, curves.mean(axis=0), color=COLORS[method], lw=1.3,
-                    label=f"{method}: {100 * m:.1f}" + (f" ± {100 * h:.1f}" if np.isfinite(h) else "")
-                    + f" (best-val {100 * bm:.1f})")
+            style = STYLES[method]
+            label = (f"{method}: {100 * m:.1f}" + (f" ± {100 * h:.1f}" if h is not None and np.isfinite(h) else "")
+                     + f" (best-val {100 * bm:.1f})")
+            if method == "CTRE_seq" and _same_curves(rows, rows_by_method.get("CTRE without random")):
+                label += "\n   = CTRE without random: never switched"
+            ax.plot(e, curves.mean(axis=0), color=COLORS[method], label=label,
+                    markevery=(STYLES[method]["offset"] * max(1, e.size // 70), max(1, e.size // 10)),
+                    **{k: v for k, v in style.items() if k != "offset"})
             if curves.shape[0] > 1:
-                ax.fill_between(e, curves.min(axis=0), curves.max(axis=0), color=COLORS[method], alpha=0.12)
-        n = len(next(iter(data["data"][name].values()))["seeds"])
-        ax.set(title=f"{name}: {data['hidden']}×3 hidden, ε = 1, {n} seed{'s' * (n > 1)}",
+                ax.fill_between(e, curves.min(axis=0), curves.max(axis=0), color=COLORS[method], alpha=0.08, lw=0)
+        n = len(next(iter(rows_by_method.values()))["seeds"])
+        ax.set(title=f"{name}: {data['hidden']}×3 hidden, ε = 1, {n} network seed{'s' * (n > 1)}",
                xlabel="epoch", ylabel="test accuracy (%)")
-        ax.legend(fontsize=7, title="last epoch (best-validation epoch)", title_fontsize=7)
+        ax.legend(fontsize=7.5, title="test accuracy (%) at the last epoch (at the best-validation epoch)",
+                  title_fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1, frameon=False)
         ax.grid(alpha=0.3)
-    fig.suptitle("F7 · accuracy vs epochs in the highly sparse regime (cf. CTRE Fig. 6; band: min–max over seeds)")
+    fig.suptitle("F7 · accuracy vs epochs in the highly sparse regime (cf. CTRE Fig. 6); one data draw per panel, "
+                 "seeds vary the network only;\nline: mean over seeds, band: min–max over seeds, ± : 95 % t-interval")
     _save(fig, path)
+
+
+def _same_curves(a, b):
+    """True when two methods' per-seed test curves are identical (CTRE_seq before its switch)."""
+    return b is not None and all(np.array_equal(x["test"], y["test"]) for x, y in zip(a["runs"], b["runs"]))
 
 
 # ---------------------------------------------------------------- F5: the growth trace
@@ -231,11 +260,14 @@ def ctre_trace_plot(data, path):
 # ---------------------------------------------------------------- F8: accuracy vs density
 
 def ctre_density_data(fast=False, rng=0):
-    """F8: best-validation test accuracy vs ε (so density) on the Madelon-like set, sparse methods."""
+    """F8: best-validation test accuracy vs ε (so density) on the Madelon-like set (one fixed draw,
+    ``DATA_SEED + rng``), sparse methods, over network seeds."""
     cfg = setting(fast)
     methods = [m for m in METHODS if m != "dense"]
-    out = {"epsilons": cfg["epsilons"], "epochs": cfg["f8_epochs"], "seeds": cfg["f8_seeds"], "methods": {}}
-    jobs = [(method, "madelon", s, cfg["hidden"], eps, cfg["f8_epochs"], cfg["patience"], cfg["n_fast"])
+    out = {"epsilons": cfg["epsilons"], "epochs": cfg["f8_epochs"], "seeds": cfg["f8_seeds"],
+           "data_seed": DATA_SEED + rng, "methods": {}}
+    jobs = [(method, "madelon", DATA_SEED + rng, s, cfg["hidden"], eps, cfg["f8_epochs"], cfg["patience"],
+             cfg["n_fast"])
             for method in methods for eps in cfg["epsilons"] for s in cfg["f8_seeds"]]
     results = iter(run_all(jobs))
     for method in methods:
@@ -252,19 +284,23 @@ def ctre_density_data(fast=False, rng=0):
 
 def ctre_density_plot(data, path):
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig, ax = plt.subplots(figsize=(9.5, 4.8))
     for method, rows in data["methods"].items():
-        acc = np.array(rows["acc"]) * 100                            # (ε, seeds)
+        acc = np.array(rows["acc"], dtype=float) * 100               # (ε, seeds)
         m = acc.mean(axis=1)
-        ax.errorbar(np.array(rows["density"]) * 100, m, yerr=[m - acc.min(axis=1), acc.max(axis=1) - m], marker="o",
-                    ms=4, capsize=3, color=COLORS[method], label=method, alpha=0.85)
-    for eps, d in zip(data["epsilons"], next(iter(data["methods"].values()))["density"]):
-        ax.annotate(f"ε = {eps}", (d * 100, 0.02), xycoords=("data", "axes fraction"), fontsize=7, ha="center")
+        style = STYLES[method]
+        ax.errorbar(np.array(rows["density"]) * 100, m, yerr=[m - acc.min(axis=1), acc.max(axis=1) - m],
+                    marker=style["marker"], ms=6, ls=style["ls"], lw=1.3, capsize=3, color=COLORS[method],
+                    label=method, alpha=0.85, zorder=style.get("zorder", 2))
+    top = ax.twiny()                             # ε on a top axis, away from the points
+    top.set_xlim(ax.get_xlim())
+    top.set_xticks(np.array(next(iter(data["methods"].values()))["density"]) * 100,
+                   [f"ε = {eps}" for eps in data["epsilons"]], fontsize=8)
     n = len(data["seeds"])
     ax.set(xlabel="global density (%)", ylabel="test accuracy at the best-validation epoch (%)")
-    ax.set_title(f"F8 · accuracy vs density, Madelon-like ({data['epochs']} epochs, {n} seed{'s' * (n > 1)}, "
-                 f"bars: min–max;\neach seed also draws its own data set; cf. CTRE Fig. 7)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(f"F8 · accuracy vs density, Madelon-like ({data['epochs']} epochs, one data draw, "
+                 f"{n} network seed{'s' * (n > 1)},\nbars: min–max over seeds; cf. CTRE Fig. 7)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     ax.grid(alpha=0.3)
     _save(fig, path)
 
@@ -350,8 +386,8 @@ def ctre_update_plot(data, path):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
     sizes, layers = data["sizes"], data["layers"]
-    fig = plt.figure(figsize=(14, 5.2))
-    grid = fig.add_gridspec(1, 4, width_ratios=[1.1, 0.8, 0.6, 1.5])
+    fig = plt.figure(figsize=(14, 5.6))
+    grid = fig.add_gridspec(2, 3, width_ratios=[1.1, 0.8, 1.5], height_ratios=[1, 0.22])
     for l, L in enumerate(layers):
         ax = fig.add_subplot(grid[0, l])
         n_in, n_out = L["sim"].shape
@@ -373,15 +409,15 @@ def ctre_update_plot(data, path):
         ax.set(title=f"Sim$^{l + 1}$ ({n_in}×{n_out}): grey = kept", xlabel=f"neuron q of layer {l + 1}",
                ylabel=f"neuron p of layer {l}" if l else "input feature p")
         fig.colorbar(im, ax=ax, fraction=0.046)
-    ax = fig.add_subplot(grid[0, 2])
+    ax = fig.add_subplot(grid[1, :2])            # the heatmaps' legend, right under them
     ax.set_axis_off()
     ax.legend([Rectangle((0, 0), 1, 1, fill=False, ec="tab:red", lw=2.5),
                Line2D([], [], marker="o", ls="", mfc="none", mec="k"),
                Line2D([], [], marker="x", ls="", color="k", mew=3),
                Rectangle((0, 0), 1, 1, fill=False, ec="tab:blue", lw=2.5, ls="--")],
               ["top-k Sim among inactive", "just dropped (smallest |w|)", "a top-k pick just dropped:\nreplaced at random",
-               "grown at random"], loc="center", fontsize=8)
-    ax = fig.add_subplot(grid[0, 3])
+               "grown at random"], loc="center", fontsize=8, ncol=2)
+    ax = fig.add_subplot(grid[:, 2])
     _draw_net(ax, sizes, layers, top_down=True, styles=lambda L: [
         (np.setdiff1d(L["before"], L["dropped"]), {"color": "0.6", "lw": 1}),
         (np.setdiff1d(L["dropped"], L["grown"]), {"color": "tab:red", "lw": 1.5, "ls": "--"}),

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..data.datasets import make_teacher_data, stratified_split
-from .common import mnist_split, parallel_map, save as _save, t_interval
+from .common import mnist_split, parallel_map, progress, save as _save, t_interval
 from ..network.init import epsilon_for_density
 from ..network.mlp import SparseMLP
 from ..network.optim import SGD
@@ -107,10 +107,11 @@ def select_hparams(method, fast=False, rng=0):
     data = mnist_split(cfg["n_train"], rng)
     grid = [dict(DEFAULTS[method], lr=lr, **({"delta_t": dt} if method == "RigL" else {}))
             for lr in cfg["lr_grid"] for dt in (cfg["delta_t_grid"] if method == "RigL" else (None,))]
-    table = []
+    table, step = [], progress(len(grid), f"choosing {method}'s hyperparameters: ")
     for hp in grid:
         model = build(method, cfg["sizes"], 1.0 if method == "dense" else 0.05, rng)
         table.append((hp, train_method(method, model, data, cfg["epochs"], hp, rng + 1000)[1]["val"]))
+        step(f"lr {hp['lr']}" + (f", ΔT {hp['delta_t']}" if method == "RigL" else "") + f": val {table[-1][1]:.4f}")
     return max(table, key=lambda r: r[1])[0], table
 
 

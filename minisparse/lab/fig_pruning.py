@@ -14,7 +14,7 @@ from ..pruning import first_order, pipelines, second_order, structured
 from ..network.mlp import SparseMLP
 from ..network.optim import SGD
 from ..network.train import fit
-from .common import mnist_split
+from .common import mnist_split, progress
 
 
 def setting(fast):
@@ -108,6 +108,7 @@ def pruning_data(fast=False, rng=0):
     ctx = {"X": data.X_train[:cfg["calib"]], "y": data.y_train[:cfg["calib"]], "movement": movement}
     out = {"dense": pipelines.accuracy_on_test(trained, data), "sparsities": cfg["sparsities"],
            "finetune_epochs": cfg["finetune"], "methods": {}}
+    step = progress(len(METHODS) * len(cfg["sparsities"]), "pruning: ")
     for name, (order, _) in METHODS.items():
         rows = {"order": order, "sparsity": [], "one_shot": [], "finetuned": []}
         for s in cfg["sparsities"]:
@@ -117,6 +118,7 @@ def pruning_data(fast=False, rng=0):
             rows["one_shot"].append(pipelines.accuracy_on_test(model, data))
             pipelines.train(model, data, cfg["finetune"], lr=0.02, rng=rng)
             rows["finetuned"].append(pipelines.accuracy_on_test(model, data))
+            step(f"{name} at {s:.0%}, fine-tuned")
         out["methods"][name] = rows
     return out
 
@@ -125,21 +127,24 @@ def pruning_plot(data, path):
     import matplotlib.pyplot as plt
     from .common import save_figure
     orders = ("zeroth", "first", "second")
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharey=True)
+    markers, styles = "osD^vP", ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1)))
+    fig, axes = plt.subplots(2, 3, figsize=(15, 9.6), sharey=True)
     ticks = np.arange(len(data["sparsities"]))
     for row, key in enumerate(("one_shot", "finetuned")):
         for col, order in enumerate(orders):
             ax = axes[row, col]
-            for name, r in data["methods"].items():
-                if r["order"] == order:
-                    ax.plot(ticks, r[key], marker="o", ms=4, label=name)
-            ax.axhline(data["dense"], color="k", ls="--", lw=1, label=f"dense {data['dense']:.3f}")
+            names = [name for name, r in data["methods"].items() if r["order"] == order]
+            for i, name in enumerate(names):
+                ax.plot(ticks, data["methods"][name][key], marker=markers[i % 6], ls=styles[i % 6], ms=5,
+                        color=f"C{i}", label=name)
+            ax.axhline(data["dense"], color="k", ls="--", lw=1, label=f"dense, unpruned: {data['dense']:.3f}")
             ax.set_xticks(ticks, [f"{s:.0%}" for s in data["sparsities"]])
             ax.set(title=f"{order} order · " + ("one shot" if row == 0 else
                    f"after {data['finetune_epochs']} fine-tuning epoch(s)"), xlabel="target sparsity",
                    ylabel="test accuracy" if col == 0 else None, ylim=(0, 1))
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="lower left")
+            if row == 1:                      # one legend per column, under it: the rows share the methods
+                ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.suptitle("Pruning by order: one trained MLP on MNIST-5k, every criterion of the article")
     fig.tight_layout()
     save_figure(fig, path)
@@ -154,27 +159,34 @@ def scratch_vs_prune_data(fast=False, rng=0):
     data = mnist_split(cfg["n_train"], rng)
     E, F = cfg["epochs"], cfg["finetune"]
     out = {"epochs": E, "finetune": F, "runs": []}
+    step = progress(6 * len(cfg["p2_sparsities"]), "P2 ")
     for s in cfg["p2_sparsities"]:
         d = 1 - s
         dense = SparseMLP.random(cfg["sizes"], density=1.0, rng=rng)
         _, macs = pipelines.train(dense, data, E, rng=rng)
         pf = pipelines.prune_and_finetune(dense, pruning.magnitude_score(dense), d, data, F, rng=rng)
         runs = {"dense → prune → fine-tune": (pf["finetuned"], macs + pf["macs"])}
+        step(f"dense → prune → fine-tune, {s:.0%}")
         model = SparseMLP.random(cfg["sizes"], density=1.0, rng=rng)
         _, acc, macs = pipelines.gradual_magnitude_pruning(model, data, d, E + F, rng=rng)
         runs["gradual magnitude (cubic)"] = (acc, macs)
+        step(f"gradual magnitude (cubic), {s:.0%}")
         model = SparseMLP.random(cfg["sizes"], density=1.0, rng=rng)
         _, trace, macs = pipelines.lottery_ticket(model, data, d, cfg["imp_rounds"], E, rng=rng)
         runs["IMP, rewound to init"] = (trace[-1][1], macs)
+        step(f"IMP, rewound to init, {s:.0%}")
         model = SparseMLP.random(cfg["sizes"], density=d, rng=rng)
         _, macs = pipelines.train(model, data, E + F, rng=rng)
         runs["static sparse from scratch"] = (pipelines.accuracy_on_test(model, data), macs)
+        step(f"static sparse from scratch, {s:.0%}")
         model = SparseMLP.random(cfg["sizes"], density=1.0, rng=rng)
         _, acc, macs = pipelines.snip_then_train(model, data, d, E + F, rng=rng)
         runs["SNIP, then sparse training"] = (acc, macs)
+        step(f"SNIP, then sparse training, {s:.0%}")
         model = SparseMLP.random(cfg["sizes"], density=1.0, rng=rng)
         _, acc, macs = pipelines.prune_at_init_then_train(model, data, d, E + F, "grasp", rng=rng)
         runs["GraSP, then sparse training"] = (acc, macs)
+        step(f"GraSP, then sparse training, {s:.0%}")
         out["runs"].append({"sparsity": s, "results": runs})
     return out
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from . import fig_ctre, fig_dst, fig_dst_extras, fig_pruning
-from .common import fast_mode, save_figure, save_json
+from .common import fast_mode, progress, save_figure, save_json
 from ..data.datasets import Split, load_dataset, make_random_data
 from ..sparse_training.static import train_static
 
@@ -34,6 +34,7 @@ def f0_data(fast=False, rng=0):
         mnist = Split(mnist.X_train[:600], mnist.y_train[:600], mnist.X_val[:200], mnist.y_val[:200],
                       mnist.X_test[:200], mnist.y_test[:200])
     out = {"levels": levels, "random": {}, "mnist": {}}
+    step = progress(2 * len(levels), "F0 ")
     for s in levels:
         for key, sizes, data, epochs, batch in (
                 ("random", [100, 256, 256, 10], random_data, 20 if fast else 200, None),
@@ -44,6 +45,7 @@ def f0_data(fast=False, rng=0):
                                test_acc=history["test_acc"], before=before,
                                after=after, sparsity=1 - (history["nnz"] / _total(model)),
                                nnz=model.nnz)
+            step(f"{key}, {'dense' if s == 0 else f'{s:.0%} sparse'}")
     return out
 
 
