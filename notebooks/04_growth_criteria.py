@@ -14,40 +14,37 @@
 # ---
 
 # %% [markdown]
-# # 03 · Growth criteria: which missing connection to add
+# # 04 · Growth criteria: which missing connection to add
 #
-# This notebook follows article 000, section *Unstructured Growth Methods*, and the part of
-# *Dynamic Sparse Training* about growing connections. Pruning ranks the connections a layer **has**;
-# growth ranks the ones it **does not have**. The article sorts growth criteria by derivative order,
-# as it does pruning criteria:
+# **What you will learn:** how each growth criterion of article 000 (*Unstructured Growth Methods*,
+# and the growth half of *Dynamic Sparse Training*) ranks the connections a layer does **not** have,
+# and what each costs. As for pruning, the article sorts them by derivative order:
 #
 # - **zeroth order**: random growth (SET), and magnitude-based regrowth of previously pruned positions;
 # - **first order**: the gradient |G| (RigL) and the momentum |V| (Sparse Momentum);
 # - **second order**: Hessian-guided growth, g² / (H_qq + λ), derived below.
 #
-# Every criterion in `minisparse.growth` follows one convention (the scores are in `growth.criteria`,
-# the selection in `growth.select`). A **growth score** covers the *inactive* positions of one layer:
-# a dense (n_in, n_out) array with −inf at the active positions, or `Candidates` (flat keys
-# i·n_out + j with their scores). **High means grow.** `grow_highest` adds the k highest and
-# `grow_random` adds k uniformly random ones. Candidates are always the positions inactive *after*
-# the drop. So the notebook starts by dropping a few connections from a tiny layer, then scores what
-# is left over, once per criterion: a markdown cell with the equation and its source, a hand
-# computation on the printed example, the library call, and an `assert`. Section 5 then runs
-# every criterion once on the first layer of LeNet-300-100.
+# One convention covers `minisparse.growth` (scores in `growth.criteria`, selection in
+# `growth.select`). A **growth score** covers the *inactive* positions of a layer: a dense
+# (n_in, n_out) array with −inf at active positions, or `Candidates` (flat keys i·n_out + j with
+# scores). **High means grow.** `grow_highest` adds the k highest, `grow_random` k random ones.
+# Candidates are the positions inactive *after* the drop, so the notebook drops a few connections
+# from a tiny layer, then scores the rest once per criterion: hand computation, the library's code,
+# the call and an `assert`. Section 5 runs every criterion on LeNet-300-100's first layer.
 #
-# `MINISPARSE_FAST=1` shrinks the sampling experiments and the full-size network. A full run also
-# takes only seconds. The outputs saved in the `.ipynb` come from a full run.
+# **Runs in about 5 s (fast mode: 3 s) on a 2-core machine.** `MINISPARSE_FAST=1`
+# shrinks the sampling experiments and the full-size network; the saved outputs come from a full run.
 
 # %%
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # before NumPy loads (see notebook 02)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # one BLAS thread (set before NumPy loads): shared cores
 
 import copy
-import re
+import inspect
 import time
-from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import minisparse
@@ -58,14 +55,14 @@ from minisparse.pruning import second_order
 from minisparse.data.datasets import load_dataset
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
-ROOT = Path(minisparse.__file__).resolve().parents[1]
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
 print(f"FAST = {FAST}   (minisparse {minisparse.__version__}, NumPy {np.__version__})")
 
 
 # %% [markdown]
-# Helpers: the central and second differences of notebook 02 (perturbing an array **in place**), the
-# tolerance used everywhere, and `show`, which prints a layer's weights with `·` at inactive positions.
+# Helpers: the central and second differences of notebooks 02 and 03 (perturbing an array **in
+# place**), the tolerance used everywhere, and `show`, a header over `topology.show`, which prints a
+# layer with `·` at inactive positions (a stored zero prints as 0.000).
 
 # %%
 def central_diff(loss, theta, h=1e-6):
@@ -102,11 +99,9 @@ def agree(a, b, rtol=1e-6, atol=1e-8):
 
 
 def show(W, name="W"):
-    """Print a small layer densely, with '·' where there is no connection."""
-    M, D = topology.mask(W), W.toarray()
+    """Print a small layer: a header, then topology.show (absent positions as '·', stored ones as numbers)."""
     print(f"{name} ({W.shape[0]}×{W.shape[1]}, nnz {W.nnz}):")
-    for i in range(W.shape[0]):
-        print("   " + " ".join(f"{D[i, j]:7.3f}" if M[i, j] else "      ·" for j in range(W.shape[1])))
+    print("\n".join("   " + line for line in topology.show(W, digits=3).splitlines()))
 
 
 # %% [markdown]
@@ -114,9 +109,9 @@ def show(W, name="W"):
 #
 # A 4 → 6 (ReLU) → 3 (linear) network on a batch of B = 6 samples. Layer 0 starts with 10 of its 24
 # positions; layer 1 is dense. It takes three SGD steps with a **dense** velocity
-# (`SGD(dense_momentum=True)`, as Sparse Momentum needs: V is kept at every position, active or not).
-# The three dense gradients are recorded to rebuild V by hand in section 2b. Then the 4 smallest |w| of
-# layer 0 are dropped, which leaves 6 active and 18 inactive positions: the candidates for growth.
+# (`SGD(dense_momentum=True)`: V is kept at every position, as Sparse Momentum needs), recording the
+# dense gradients for section 2b. Then the 4 smallest |w| of layer 0 are dropped, leaving 18 inactive
+# positions: the candidates for growth.
 
 # %%
 rng = np.random.default_rng(0)
@@ -183,6 +178,9 @@ keys_lib = growth.random_positions(W, k, np.random.default_rng(7))
 assert np.array_equal(keys_hand, keys_lib)
 assert not active.ravel()[keys_lib].any()
 
+# %%
+print(inspect.getsource(growth.select.random_positions))        # the code the assert above checks
+
 # %% [markdown]
 # Uniformity: over many draws every free position should be picked with probability k / n_free, and an
 # active position never. When more than half the layer would be taken (here: k = 8, since
@@ -216,7 +214,8 @@ grown = growth.grow_random(net_r, 0, k, np.random.default_rng(7), values=growth.
 show(net_r.layers[0].W, "after grow_random")
 assert np.array_equal(grown, keys_hand) and net_r.layers[0].nnz == W.nnz + k
 assert topology.is_canonical(net_r.layers[0].W)
-assert np.all(np.abs(net_r.layers[0].W.toarray().ravel()[grown]) <= 0.5)
+is_grown = np.isin(topology.entry_keys(net_r.layers[0].W), grown)          # stored entries, not toarray()
+assert is_grown.sum() == k and np.all(np.abs(net_r.layers[0].W.data[is_grown]) <= 0.5)
 
 # %% [markdown]
 # ### 1b. Magnitude-based regrowth
@@ -244,6 +243,9 @@ for scores in (cands, S_mag):
     net_m = copy.deepcopy(net)
     assert np.array_equal(growth.grow_highest(net_m, 0, scores, k), top_hand)
 
+# %%
+print(inspect.getsource(growth.criteria.magnitude_regrowth_score))   # the code the asserts above check
+
 # %% [markdown]
 # ## 2. First order
 #
@@ -254,15 +256,14 @@ for scores in (cands, S_mag):
 # RigL (Evci et al. 2020) grows the inactive positions with the largest |∂L/∂w_ij| on the current
 # batch, at w = 0.
 #
-# **Why growth needs the dense gradient.** A missing edge i → j has no weight, but if it were added at
-# 0 its gradient would be
+# **Why growth needs the dense gradient.** A missing edge i → j, added at 0, would have the gradient
 #
 # ∂L/∂w_ij = Σ_b a_i[b] · δ_j[b],   a = A_prev (B, n_in),  δ = dZ (B, n_out),
 #
-# the same formula as for an existing edge. The sparse backward pass computes it only at the stored
-# positions (the sampled product, O(B · nnz)). To rank *every* missing edge, all of G = A_prevᵀ δ must
-# be computed, which costs O(B · n_in · n_out): the "high computational cost due to dense gradient
-# calculation for all non-existing connections" that the article names (*Dynamic Sparse Training*).
+# as an existing edge. The sparse backward pass computes it only at the stored positions
+# (O(B · nnz)). Ranking *every* missing edge needs all of G = A_prevᵀ δ, O(B · n_in · n_out): the
+# "high computational cost due to dense gradient calculation for all non-existing connections" that
+# the article names (*Dynamic Sparse Training*).
 #
 # By hand: forward, softmax cross-entropy, back through layer 1 and the ReLU, then G.
 
@@ -328,6 +329,10 @@ print("grow by |G|:", top_grad, "=", [divmod(int(q), n_hid) for q in top_grad])
 assert agree(S_grad[~active], S_grad_hand[~active]) and np.all(S_grad[active] == -np.inf)
 assert np.array_equal(top_grad, top_grad_hand)
 
+# %%
+print(inspect.getsource(growth.criteria.gradient_score))         # the code the asserts above check
+print(inspect.getsource(growth.criteria._inactive_only))
+
 # %% [markdown]
 # ### 2b. The momentum |V| (Sparse Momentum)
 #
@@ -362,7 +367,11 @@ print("grow by |V|:", top_mom, "  by |G|:", top_grad, "  in common:", np.interse
 assert agree(S_mom[~active], S_mom_hand[~active]) and np.all(S_mom[active] == -np.inf)
 assert np.array_equal(top_mom, top_mom_hand)
 assert np.array_equal(opt_mo.V[0], opt.V[0])                       # the dense V is untouched: grown weights keep it
-assert np.all(net_mo.layers[0].W.toarray().ravel()[top_mom] == 0)
+is_grown = np.isin(topology.entry_keys(net_mo.layers[0].W), top_mom)       # grown: stored, at value 0
+assert is_grown.sum() == k and np.all(net_mo.layers[0].W.data[is_grown] == 0)
+
+# %%
+print(inspect.getsource(growth.criteria.momentum_score))         # the code the asserts above check
 
 # %% [markdown]
 # ## 3. Second order: Hessian-guided growth
@@ -384,13 +393,13 @@ assert np.all(net_mo.layers[0].W.toarray().ravel()[top_mom] == 0)
 #
 # If every H_qq is the same constant c, the ranking by g² / (c + λ) is the ranking by |g|: **RigL is
 # the constant-curvature case** of this score. H_qq is the Gauss–Newton diagonal that OBD uses
-# (notebook 02), here evaluated at the inactive positions too. It is never negative, so the model
+# (notebook 03), here evaluated at the inactive positions too. It is never negative, so the model
 # always has a minimum (an exact H_qq < 0 would have none).
 #
-# Two remarks on the article's wording. It speaks of "directions of high Hessian eigenvalues", but
-# for a given gradient the score favours **low** curvature: a flat direction allows a larger step and
-# saves more loss. And "where removal would hurt most" cannot rank missing weights by OBD's saliency
-# ½ H_qq w_q², which is 0 at w_q = 0 for all of them. The Taylor step above is what ranks them.
+# On the article's wording: it speaks of "directions of high Hessian eigenvalues", but for a given
+# gradient the score favours **low** curvature (a flat direction allows a larger step). And OBD's
+# saliency ½ H_qq w_q² is 0 for every missing weight, so "where removal would hurt most" cannot rank
+# them; the Taylor step does.
 #
 # First the step itself, checked on a 1-D quadratic by brute force over a fine grid:
 
@@ -462,6 +471,10 @@ print("grow by g²/(H+λ):", top_hess_hand, "  by |G|:", top_grad, "  (small H_q
 assert best[0] == np.argmax(S_hess_hand)
 assert actual < 0 and abs(actual - predicted) < 0.5 * abs(predicted)
 
+# %%
+print(inspect.getsource(growth.criteria.hessian_growth_score))   # the code the asserts above check
+print(inspect.getsource(growth.criteria.hessian_growth_value))
+
 # %% [markdown]
 # The quadratic model is only local, and λ is what keeps it honest. Grow each of the three picks
 # alone at its Newton value w* and compare the predicted and the actual change. The pick (0, 2) has a
@@ -506,14 +519,32 @@ for c in (0.01, 1.0, 50.0):
 print("with constant H, g²/(H+λ) grows", top_grad, "= RigL's |G| choice")
 
 # %% [markdown]
+# The three scored criteria side by side on the tiny layer: grey cells are active (not candidates),
+# red circles the k = 3 positions each one grows.
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(11, 2.6))
+panels = (("|G|  (RigL)", S_grad_hand, top_grad), ("|V|  (Sparse Momentum)", S_mom_hand, top_mom),
+          ("g²/(H+λ),  λ = 10⁻³·mean H", S_hess_hand, top_hess_hand))
+for ax, (title, S, chosen_keys) in zip(axes, panels):
+    im = ax.imshow(np.where(active, np.nan, S), cmap="viridis")
+    ax.imshow(np.where(active, 1.0, np.nan), cmap="Greys", vmin=0, vmax=2)      # active positions in grey
+    rows, cols = np.divmod(chosen_keys, n_hid)
+    ax.scatter(cols, rows, s=260, facecolors="none", edgecolors="red", linewidths=2)
+    ax.set(title=title, xlabel="j (neuron of layer 1)", ylabel="i (input)", xticks=range(n_hid),
+           yticks=range(n_in))
+    fig.colorbar(im, ax=ax, shrink=0.85)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## 4. What `grow_highest` promises
 #
-# Whatever the score: the grown positions were inactive (and not in `exclude`), nnz rises by exactly
-# k, W stays canonical, the old entries keep their values and their optimizer state, and the new ones
-# get the values and state asked for (a scalar, or a dense array gathered at the grown positions).
-# Ties go to the lowest flat key. Here with an ordinary SGD, whose velocity `v_W` is aligned with
-# `W.data`, growing at the Newton values with velocity 0.5 (the 11.055 at (0, 2) is the overshooting
-# Newton value of section 3):
+# Whatever the score: grown positions were inactive (and not in `exclude`), nnz rises by exactly k,
+# W stays canonical, old entries keep their values and optimizer state, and new ones get the values
+# and state asked for (a scalar, or a dense array gathered at the grown positions). Ties go to the
+# lowest flat key. Here with an ordinary SGD (velocity `v_W` aligned with `W.data`), growing at the
+# Newton values with velocity 0.5 (the 11.055 at (0, 2) is section 3's overshooting value):
 
 # %%
 net_i = copy.deepcopy(net)
@@ -547,15 +578,17 @@ try:
 except ValueError as err:
     print("k = 19:", err)
 
+# %%
+print(inspect.getsource(growth.select.grow_highest))             # the code the asserts above check
+
 # %% [markdown]
 # ## 5. At full size
 #
-# The same criteria on layer 0 of LeNet-300-100 (784 → 300, 5 % ERK: 9,051 connections). The network
-# first takes one epoch of SGD with the dense velocity on MNIST-5k (35 batches of 100), so V has
-# something to remember. Then 30 % of layer 0 is dropped by magnitude, and each criterion, on its own
-# copy, grows the same number k back, scored on one batch of 100. For each criterion the cell prints
-# the seconds to score and grow, the picks it shares with RigL's |G|, and how many picks are
-# connections just dropped. `MINISPARSE_FAST=1` uses a 784-64-32-10 network instead.
+# The same criteria on layer 0 of LeNet-300-100 (784 → 300, 5 % ERK: 9,051 connections), after one
+# epoch of SGD with the dense velocity on MNIST-5k, so V has something to remember. 30 % of layer 0
+# is dropped by magnitude, and each criterion, on its own copy, grows as many back, scored on one
+# batch of 100. The table gives the seconds to score and grow, the picks shared with RigL's |G|, and
+# the picks that were just dropped. Fast mode uses a 784-64-32-10 network.
 
 # %%
 data = load_dataset("mnist5k", rng=0)
@@ -611,54 +644,114 @@ for c, (keys, seconds) in picks.items():
 assert np.array_equal(picks["magnitude"][0], np.sort(dropped_b))   # with one update's memory: an undo
 
 # %% [markdown]
-# How to read the table. Random growth and magnitude regrowth never form a (784, 300) array. The
-# gradient and Hessian rows pay for the dense G at the update (the Hessian also for its C backward
-# passes). The momentum row looks cheap only because Sparse Momentum already paid a dense G at each
-# of the 35 steps before. Magnitude regrowth remembers only this update's drops, so all it can do is
-# put them back; it needs the memory of several updates to do anything else. And the first-order
-# criteria disagree. In the full run, |V| (accumulated over the epoch) shares only about a fifth of its
-# picks with the current batch's |G|, and the Hessian score with λ = mean H_qq shares about 60 %.
+# Random growth and magnitude regrowth never form a (784, 300) array. The gradient and Hessian rows
+# pay for the dense G at the update (the Hessian also for its C backward passes); the momentum row
+# looks cheap only because Sparse Momentum already paid a dense G at each of the 35 steps before.
+# Magnitude regrowth remembers only this update's drops, so all it can do is put them back. And the
+# criteria disagree: in the full run |V| shares only about a fifth of its picks with the current
+# batch's |G|, and the Hessian score with λ = mean H_qq about 60 %.
+
 # %% [markdown]
 # ## 6. Article name → function
 #
 # | order | article name | score s_q (inactive q only) | dense cost per update | `minisparse` |
 # | --- | --- | --- | --- | --- |
-# | 0 | random growth (SET) | uniform, sampled | none: O(nnz + k log nnz) | `growth.random_positions`, `growth.grow_random` |
-# | 0 | magnitude-based growth | last \|w_q\| of a pruned position | none | `growth.remember_dropped`, `growth.magnitude_regrowth_score` |
-# | 1 | gradient-based growth (RigL) | \|G_q\| | G: O(B · n_in · n_out) | `growth.gradient_score` |
-# | 1 | momentum-based growth (Sparse Momentum) | \|V_q\| | G at every step, V kept dense | `growth.momentum_score` |
-# | 2 | Hessian-guided growth | g_q² / (H_qq + λ), grown at −g_q / (H_qq + λ) | G and H: O(B · n_in · n_out) each, plus C backward passes for H | `growth.hessian_growth_score`, `growth.hessian_growth_value`, `growth.gauss_newton_diagonal_dense` |
-# | – | add the k highest | invariants of section 4 | | `growth.grow_highest` |
+# | 0 | random growth (SET) | uniform, sampled | none: O(nnz + k log nnz) | `minisparse.growth.select.random_positions`, `minisparse.growth.select.grow_random` |
+# | 0 | magnitude-based growth | last \|w_q\| of a pruned position | none | `minisparse.growth.criteria.remember_dropped`, `minisparse.growth.criteria.magnitude_regrowth_score` |
+# | 1 | gradient-based growth (RigL) | \|G_q\| | G: O(B · n_in · n_out) | `minisparse.growth.criteria.gradient_score` |
+# | 1 | momentum-based growth (Sparse Momentum) | \|V_q\| | G at every step, V kept dense | `minisparse.growth.criteria.momentum_score` |
+# | 2 | Hessian-guided growth | g_q² / (H_qq + λ), grown at −g_q / (H_qq + λ) | G and H: O(B · n_in · n_out) each, plus C backward passes for H | `minisparse.growth.criteria.hessian_growth_score`, `minisparse.growth.criteria.hessian_growth_value`, `minisparse.growth.criteria.gauss_newton_diagonal_dense` |
+# | – | add the k highest | invariants of section 4 | | `minisparse.growth.select.grow_highest` |
 #
 # ## 7. Where to break in
 #
 # | to see | break in |
 # | --- | --- |
-# | rejection sampling of free positions (and the dense fallback) | `growth.random_positions` |
-# | dense scores: active and excluded positions set to −inf, then the k highest | `growth.top_k_dense` |
-# | the same for a candidate list (`Candidates`), and its tie rule | `growth.select._as_candidates`, `growth.top_k_keys` (the tie rule: `minisparse.network.topk.top_k_indices`) |
-# | the pattern growing, optimizer state following | `growth.grow_at_keys`, `topology.add_entries`, `topology.grow` |
-# | the Gauss–Newton diagonal at every position | `growth.gauss_newton_diagonal_dense`, `second_order.gauss_newton_curvature` |
+# | rejection sampling of free positions (and the dense fallback) | `minisparse.growth.select.random_positions` |
+# | dense scores: active and excluded positions set to −inf, then the k highest | `minisparse.growth.select.top_k_dense` |
+# | the same for a candidate list (`Candidates`), and its tie rule | `minisparse.growth.select._as_candidates`, `minisparse.growth.select.top_k_keys` (the tie rule: `minisparse.network.topk.top_k_indices`) |
+# | the pattern growing, optimizer state following | `minisparse.growth.select.grow_at_keys`, `minisparse.network.topology.add_entries`, `minisparse.network.topology.grow` |
+# | the Gauss–Newton diagonal at every position | `minisparse.growth.criteria.gauss_newton_diagonal_dense`, `minisparse.pruning.second_order.gauss_newton_curvature` |
 #
-# Every name in the two tables above is checked here, so a renamed function breaks this cell rather
-# than leaving a stale table:
-
-# %%
-modules = dict(growth=growth, topology=topology, second_order=second_order)
-source = (ROOT / "notebooks" / "03_growth_criteria.py").read_text(encoding="utf-8")
-section = source[source.index("## 6. Article name"):source.index("Every name in the two tables")]
-names = sorted(set(re.findall(r"`((?:%s)\.[\w.]+)" % "|".join(modules), section)))
-for name in names:
-    obj = modules[name.split(".")[0]]
-    for attr in name.split(".")[1:]:
-        obj = getattr(obj, attr)
-    assert callable(obj), name
-print(f"{len(names)} names found:", ", ".join(names))
-
-# %% [markdown]
 # For example, to step through the selection of the Hessian-guided growth above, run:
 #
 # ```python
 # import pdb
 # pdb.runcall(growth.grow_highest, copy.deepcopy(net), 0, S_hess, k, values=w_star)
 # ```
+#
+# ## Summary
+#
+# - A growth score covers only the positions a layer lacks (−inf at active ones), high means grow,
+#   and the candidates are the positions free *after* the drop, just-dropped ones included.
+# - Random growth samples free positions without listing the grid; magnitude regrowth can only
+#   re-add positions it remembers, so with one update's memory it undoes the drop.
+# - A missing edge's gradient is Σ_b a_i δ_j, a real derivative (checked on an edge grown at 0), but
+#   ranking every missing edge needs the dense G: B · n_in · n_out multiply-adds, 1/density times the
+#   sparse dW. |V| needs that dense G at every step.
+# - Hessian-guided growth scores −2ΔL* = g² / (H_qq + λ) from a second-order step; constant
+#   curvature gives RigL's ranking, and a small λ lets a tiny H_qq pick a weight whose Newton step
+#   overshoots.
+# - `grow_highest` keeps old entries and their optimizer state, adds exactly k, ties to the lowest key.
+#
+# ## Exercises
+#
+# Each answer cell holds a placeholder; replace `None` with your answer and run the check below it.
+#
+# **1.** RigL grew keys 12, 19 and 23 on the tiny layer. Which flat key would it grow fourth
+# (k = 4)? Read it off the printed G.
+
+# %%
+answer_1 = None                      # a flat key i·n_out + j
+
+
+def check_exercise_1(answer):
+    if answer is None:
+        print("hint: the 4th largest |G| among the positions not marked *; key = i·6 + j")
+        return
+    truth = np.setdiff1d(growth.grow_highest(copy.deepcopy(net), 0, S_grad, 4), top_grad)[0]
+    assert answer == truth, f"not quite: key {answer} is position {divmod(int(answer), n_hid)}"
+    print("correct")
+
+
+check_exercise_1(answer_1)
+
+# %% [markdown]
+# **2.** With λ = the mean H_qq (0.1094), what is the Hessian-guided score s_q of position (2, 0)?
+# Use the printed G and H_qq.
+
+# %%
+answer_2 = None                      # a float
+
+
+def check_exercise_2(answer):
+    if answer is None:
+        print("hint: s = g² / (H_qq + λ) with g = G[2, 0] and H_qq = H[2, 0]")
+        return
+    truth = growth.hessian_growth_score(G_hand, H_hand, W, H_hand.mean())[2, 0]
+    assert abs(answer - truth) < 1e-3, f"not quite: {answer}"
+    print(f"correct: {truth:.4f}")
+
+
+check_exercise_2(answer_2)
+
+# %% [markdown]
+# **3.** With λ = 10⁻³ × the mean H_qq, the Hessian score picks (0, 2), whose Newton step overshoots.
+# Raising λ pushes it out of the three picks, in favour of (2, 0). At which λ does that happen?
+# (Within 2 %.)
+
+# %%
+answer_3 = None                      # a float, the damping λ
+
+
+def check_exercise_3(answer):
+    if answer is None:
+        print("hint: solve g₀₂² / (H₀₂ + λ) = g₂₀² / (H₂₀ + λ) for λ, with G_hand and H_hand")
+        return
+    picks_at = [np.sort(growth.top_k_dense(growth.hessian_growth_score(G_hand, H_hand, W, f * answer), W, k))
+                for f in (0.98, 1.02)]
+    assert 2 in picks_at[0] and 2 not in picks_at[1], f"not quite: λ = {answer} gives picks {picks_at}"
+    print(f"correct: (0, 2) is picked at 0.98 λ, not at 1.02 λ (λ = {answer / H_hand.mean():.4f} × mean H_qq)")
+
+
+check_exercise_3(answer_3)
