@@ -16,27 +16,39 @@
 # %% [markdown]
 # # 01 · A sparse MLP trained from scratch
 #
-# This notebook follows article 001, *Sparse training from scratch*: start with a fixed random set of
-# connections, train only those, and check at the end that the network is as sparse as it began.
-# The article writes a PyTorch layer that stores a dense weight matrix and multiplies it by a binary
-# mask at every forward pass. `minisparse` stores only the connections that exist, as a
-# `scipy.sparse.csr_array`, and writes the backward pass by hand.
+# **What you will learn.** Article 001, *Sparse training from scratch*, starts with a fixed random set
+# of connections, trains only those, and checks at the end that the network is as sparse as it
+# began. This notebook builds that network and works through it:
 #
-# Every equation below follows the same four steps: a markdown cell with the equation and the section
-# of the article (or paper) it comes from, a short cell that computes it by hand on a tiny printed
-# example, the library call, and an `assert` that the two agree. Gradients are also checked against
-# central differences.
+# - how a sparse layer is stored (CSR, where a stored zero is still a connection);
+# - initial topologies (uniform, Erdős–Rényi, ERK) and the sparse fan-in initialisation;
+# - the forward pass and every gradient of the backward pass, by hand, including the *sampled* weight
+#   gradient and the dense gradient G at positions that have no connection;
+# - SGD-momentum and Adam by hand, and the article's masked layer side by side with the CSR one;
+# - the article's experiment (80 % and 90 % sparsity) and figure F0, dense against static sparse;
+# - where to set a breakpoint, and `minisparse.reference_kernels()`, under which a debugger steps
+#   onto the equations themselves.
 #
-# Set `MINISPARSE_FAST=1` in the environment to shrink sizes and epochs: the notebook then runs in
-# seconds (the tests use this). The outputs saved in the `.ipynb` come from a full run.
+# **Run time:** about 1.5 minutes on an idle 2-core laptop (3 on a busy one), almost all of it F0
+# in section f (fast mode, `MINISPARSE_FAST=1`: about 15 s). The outputs saved in the `.ipynb` come
+# from a full run.
+#
+# The article's layer is PyTorch: a dense weight matrix multiplied by a binary mask at every forward
+# pass. `minisparse` stores only the connections that exist, as a `scipy.sparse.csr_array`, and
+# writes the backward pass by hand. Each equation below comes with the article section (or paper) it
+# is from. It is then computed by hand on a tiny printed example, checked against the library with
+# an `assert`, and shown next to the library's source. Gradients are also checked against central
+# differences. How fast the products run, and in which order they visit the connections, is the
+# subject of the last notebook, `09_fast_kernels`.
 
 # %%
 import copy
+import inspect
 import os
 import tempfile
 import time
-import tracemalloc
 
+import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
 
@@ -44,7 +56,6 @@ import minisparse
 from minisparse import SGD, Adam, SparseLinear, SparseMLP
 from minisparse.network import activations, init, kernels, losses, topology
 from minisparse.lab.figures import f0_data, f0_plot
-from minisparse.network.kernels import fast
 from minisparse.network.masked import MaskedMLP
 from minisparse.network.mlp import layer_nnz
 from minisparse.sparse_training.static import article_experiment, sparsity
@@ -99,7 +110,9 @@ cols = [1, 4, 0, 2, 3, 0, 4]
 vals = [0.5, -1.0, 0.0, 2.0, -0.3, 0.7, 1.2]        # the connection (1, 0) has weight exactly 0
 W = topology.from_positions(rows, cols, vals, shape=(4, 5))
 
-print("W.toarray() =\n", W.toarray())
+print("topology.show(W)  (· = no connection):")
+print(topology.show(W))
+print("W.toarray() =\n", W.toarray(), "  ← (1, 0) looks absent here")
 print("mask M =\n", topology.mask(W).astype(int))
 print("indptr  =", W.indptr)
 print("indices =", W.indices)
@@ -123,8 +136,9 @@ assert topology.is_canonical(W) and W.nnz == 7
 
 # %% [markdown]
 # **An explicit zero is still a connection.** `W.toarray()` cannot tell position (1, 0) from an absent
-# one, but the mask can: (1, 0) is stored, gets a gradient, and will move away from 0 at the next step
-# (section d shows its gradient). Growth methods add new connections at exactly 0, so this matters.
+# one, but the mask and `topology.show` can: (1, 0) is stored, gets a gradient, and will move away
+# from 0 at the next step (section d shows its gradient). Growth methods add new connections at
+# exactly 0, so this matters.
 #
 # SciPy's sparse–sparse arithmetic and `eliminate_zeros()` rebuild the pattern and silently drop
 # stored zeros, so the library never uses them on weights: values are updated in place on `W.data`,
@@ -272,6 +286,14 @@ assert agree(Z_hand, Z_lib) and agree(A_hand, A_lib)
 assert agree(Z_lib, A_prev @ (W.toarray() * topology.mask(W)) + b)   # the article's W ⊙ M form
 
 # %% [markdown]
+# The code the assert checked: `SparseLinear.forward` is the equation, and its product
+# `kernels.forward_product` has a one-line reference form, shown below (section g switches to it).
+
+# %%
+print(inspect.getsource(SparseLinear.forward))
+print(inspect.getsource(kernels.reference.forward_product))
+
+# %% [markdown]
 # ## d. Gradients, one equation at a time
 #
 # A two-layer network on the same batch: the 4×5 ReLU layer above, then a 5×3 linear output layer with
@@ -291,7 +313,8 @@ loss, grads = net.loss_and_grads(X, y, dense=True)           # the library, once
 Z1, A1 = net.layers[0].forward(X)
 Z2, _ = net.layers[1].forward(A1)
 print(f"loss = {loss:.6f}")
-print("W2 =\n", W2.toarray())
+print("W2 =")
+print(topology.show(W2))
 print("smallest |Z1| =", np.abs(Z1).min(), "(away from the ReLU kink, so central differences are valid)")
 assert np.abs(Z1).min() > 1e-3
 
@@ -323,9 +346,10 @@ assert agree(dZ2_hand, dZ2_lib) and agree(dZ2_hand, dZ2_num)
 #
 # This is the dense product A_prevᵀ dZ read only at the stored positions. The layer computes it with
 # `kernels.sampled_product(layer, A_prev, dZ)`. Its reference form,
-# `kernels.reference.sampled_product(W, A_prev, dZ)`, is this sum written as one line; its fast form
-# (`fast.gathered_sampled_product`) takes the entries in cache-sized chunks. Both take O(B · nnz)
-# time, and neither forms the (n_in, n_out) array.
+# `kernels.reference.sampled_product(W, A_prev, dZ)`, is this sum written as one line; the fast form
+# that runs by default computes the same numbers chunk by chunk. Both take O(B · nnz) time, and
+# neither forms the (n_in, n_out) array: on a 100,000 × 100,000 layer with 10⁶ connections the fast
+# form needs well under 100 MB, where A_prevᵀ dZ would need 80 GB (notebook 09 measures it).
 
 # %%
 r2, c2 = topology.entry_rows(W2), W2.indices
@@ -339,31 +363,7 @@ assert agree(dW2_hand, grads[1].dW) and agree(dW2_hand, dW2_num)
 assert agree(dW2_hand, kernels.sampled_product(net.layers[1], A1, dZ2_hand))
 assert agree(dW2_hand, kernels.reference.sampled_product(W2, A1, dZ2_hand))
 assert agree(dW2_hand, (A1.T @ dZ2_hand)[r2, c2])             # dense, then sampled: same numbers
-
-# %% [markdown]
-# "Never built" is a claim about memory, so measure it: a 100,000 × 100,000 layer with 10⁶ connections
-# (20,000 × 20,000 in fast mode). Its dense gradient would need n_in · n_out · 8 bytes; the sampled
-# product, in its fast form `fast.gathered_sampled_product`, needs a transposed copy of the two batch
-# arrays and one chunk.
-
-# %%
-n_big, nnz_big, B_big = (20_000, 200_000, 32) if FAST else (100_000, 1_000_000, 32)
-rng = np.random.default_rng(4)
-W_big = init.random_sparse(n_big, n_big, nnz_big, rng)
-A_big, dZ_big = rng.standard_normal((B_big, n_big)), rng.standard_normal((B_big, n_big))
-tracemalloc.start()
-start = time.perf_counter()
-g_big = fast.gathered_sampled_product(A_big, dZ_big, topology.entry_rows(W_big), W_big.indices)
-seconds = time.perf_counter() - start
-peak = tracemalloc.get_traced_memory()[1]
-tracemalloc.stop()
-print(f"{n_big:,} × {n_big:,} layer, nnz = {nnz_big:,}, B = {B_big}: sampled product in {seconds:.2f} s, "
-      f"peak extra memory {peak / 1e6:.0f} MB")
-print(f"the dense gradient A_prevᵀ dZ would be {n_big * n_big * 8 / 1e9:.1f} GB")
-some = np.random.default_rng(5).choice(nnz_big, 5, replace=False)
-i_s, j_s = topology.entry_rows(W_big)[some], W_big.indices[some]
-assert agree(g_big[some], np.einsum("bk,bk->k", A_big[:, i_s], dZ_big[:, j_s]))
-assert peak < 0.05 * n_big * n_big * 8
+print(inspect.getsource(kernels.reference.sampled_product))
 
 # %% [markdown]
 # ### d3. Bias gradient
@@ -393,6 +393,7 @@ A1_probe = A1.copy()
 dA1_num = central_diff(lambda: losses.cross_entropy(net.layers[1].forward(A1_probe)[0], y), A1_probe)
 assert agree(dA1_hand, dA1_lib) and agree(dA1_hand, dA1_num)
 assert agree(dA1_hand, dZ2_hand @ W2.toarray().T)
+print(inspect.getsource(kernels.reference.input_gradient_product))
 
 # %% [markdown]
 # ### d5. Through the activation
@@ -420,6 +421,13 @@ assert agree(dW1_hand, grads[0].dW) and agree(dW1_hand, dW1_num)
 assert agree(dZ1_hand.sum(axis=0), grads[0].db) and agree(grads[0].db, db1_num)
 
 # %% [markdown]
+# With d1–d5 done, here is `SparseLinear.backward`, the code those asserts checked: one line per
+# equation (dZ, then dW, db and dA_prev), and G (section d6) only on request.
+
+# %%
+print(inspect.getsource(SparseLinear.backward))
+
+# %% [markdown]
 # ### d6. The dense gradient G, at inactive positions too
 #
 # G = A_prevᵀ dZ   (n_in, n_out).
@@ -444,61 +452,6 @@ for n, (i, j) in enumerate(inactive):
     G1_num[n] = central_diff(lambda: grown.loss(X, y), grown.layers[0].W.data)[k]
 print("G1 at the inactive positions:", G1_hand[inactive[:, 0], inactive[:, 1]])
 assert agree(G1_hand[inactive[:, 0], inactive[:, 1]], G1_num)
-
-# %% [markdown]
-# The price of G, on one mid-sized layer (2,000 × 2,000 at 1 % density, batch 128): the sampled product
-# touches B · nnz pairs, the dense product B · n_in · n_out.
-
-# %%
-n_mid, B_mid = (1000, 64) if FAST else (2000, 128)
-rng = np.random.default_rng(6)
-W_mid = init.random_sparse(n_mid, n_mid, n_mid * n_mid // 100, rng)
-A_mid, dZ_mid = rng.standard_normal((B_mid, n_mid)), rng.standard_normal((B_mid, n_mid))
-rows_mid = topology.entry_rows(W_mid)
-timings = {}
-for name, fn in (("sampled dW", lambda: fast.gathered_sampled_product(A_mid, dZ_mid, rows_mid, W_mid.indices)),
-                 ("dense G   ", lambda: A_mid.T @ dZ_mid)):
-    start = time.perf_counter()
-    for _ in range(5):
-        out = fn()
-    timings[name] = (time.perf_counter() - start) / 5
-    print(f"{name}: {timings[name] * 1e3:7.2f} ms, output {out.nbytes / 1e6:6.2f} MB")
-print(f"multiply-adds: sampled {B_mid * W_mid.nnz:.1e}, dense {B_mid * n_mid * n_mid:.1e}")
-assert agree(fast.gathered_sampled_product(A_mid, dZ_mid, rows_mid, W_mid.indices),
-             (A_mid.T @ dZ_mid)[rows_mid, W_mid.indices])
-
-# %% [markdown]
-# **Which way a product walks the entries.** Each stored entry (i, j) makes a product touch row i of
-# A_prevᵀ and row j of the output's transpose (B values each). SciPy walks a CSR matrix row by row, so
-# one side is read in order and the other side is jumped around, which is cheap only while that side
-# stays in cache. The fast forms of the products (`minisparse.network.kernels.fast`) pick the walk
-# from the layer's shape (`SparseLinear.walk`): W's own row-major order; column-major (a CSR copy of
-# Wᵀ) for expanding layers such as 784 → 100,000; and *panels* when both sides are wider than
-# `fast.PANEL_UNITS` (32,768 units, a 16 MiB slice at batch 128).
-# Panels regroup W's entries by ranges of output units (for the forward and the sampled product) or
-# of input units (for the input gradient), and a product runs panel by panel. Each panel is a block
-# of W; the products add the same terms in the same order, so the results are identical, not just
-# close. Here the panel width is lowered to 4 units so that a 12 × 12 layer uses panels.
-
-# %%
-W_p = init.random_sparse(12, 12, 30, np.random.default_rng(7))
-panels = fast.build_panels(W_p, topology.entry_rows(W_p), "out", 4)
-print("panel edges (output units):", panels.edges)
-for lo, hi, block in zip(panels.edges, panels.edges[1:], panels.blocks):
-    assert np.array_equal(block.toarray(), W_p.toarray()[:, lo:hi])      # panel p is W[:, lo:hi]
-print("W.data positions of panel 0's entries:", panels.order[panels.starts[0]:panels.starts[1]])
-
-A_p = np.random.default_rng(8).standard_normal((5, 12))
-dA_p = np.random.default_rng(9).standard_normal((5, 12))
-saved_units, outputs = fast.PANEL_UNITS, {}
-for units in (saved_units, 4):
-    fast.PANEL_UNITS = units
-    layer_p = SparseLinear(W_p.copy(), np.zeros(12), "relu")
-    Z_p, A_out = layer_p.forward(A_p)
-    outputs[layer_p.walk] = (Z_p, *layer_p.backward(A_p, Z_p, A_out, dA_p)[:3])
-fast.PANEL_UNITS = saved_units
-print("walks compared:", list(outputs))
-assert all(np.array_equal(a, b) for a, b in zip(outputs["row-major"], outputs["panels"]))
 
 # %% [markdown]
 # ## e. Optimizers, and the article's masked layer
@@ -560,6 +513,7 @@ for t in range(1, 3):
     opt.step(g_lib)
 for lh, ll in zip(net_hand.layers, net_lib.layers):
     assert agree(lh.W.data, ll.W.data) and agree(lh.b, ll.b)
+print(inspect.getsource(Adam._update))                           # the same four lines, in place on W.data
 
 # %% [markdown]
 # **The article's layer, side by side.** `MaskedMLP` is article §3's layer in NumPy: dense W and M,
@@ -619,13 +573,36 @@ for level in (0.8, 0.9):
     assert history["loss"][-1] < history["loss"][0]
 
 # %% [markdown]
+# The same thing as a picture: layer 1 of the 80 % model (100 × 256). Left, its mask at
+# initialisation; right, |w| after training, with absent positions left white. Every white pixel on
+# the right is white on the left, and every stored entry is still there.
+
+# %%
+start_08 = SparseMLP.random([100, 256, 256, 10], density=1 - 0.8, rng=0)   # as the experiment drew it
+after_abs = np.full(model_08.layers[0].shape, np.nan)
+after_abs[model_08.layers[0].rows, model_08.layers[0].cols] = np.abs(model_08.layers[0].W.data)
+fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
+axes[0].imshow(topology.mask(start_08.layers[0].W), cmap="Greys", aspect="auto", interpolation="nearest")
+axes[0].set(title="mask at initialisation (black = connection)", xlabel="output unit j", ylabel="input unit i")
+im = axes[1].imshow(after_abs, cmap="viridis", aspect="auto", interpolation="nearest")
+axes[1].set(title=f"|w| after {EPOCHS} epochs (white = no connection)", xlabel="output unit j")
+fig.colorbar(im, ax=axes[1])
+fig.tight_layout()
+plt.show()
+assert np.array_equal(topology.mask(start_08.layers[0].W), ~np.isnan(after_abs))
+
+# %% [markdown]
 # **F0** compares dense, 80 % and 90 % sparse networks trained this way on two tasks: the article's
 # random data (training loss; the article runs 20 epochs, the figure 200 so the curves separate) and
 # the bundled MNIST-5k (validation accuracy), and plots the sparsity measured after every epoch.
 # `python -m minisparse figures f0` writes the same figure into `figures/`; here it goes to a
-# temporary folder and is shown inline.
+# temporary folder and is shown inline. This is the notebook's one long cell (1–3 minutes): it prints
+# a line as each of its six runs finishes.
 
 # %%
+print("f0_data: training 6 networks (dense, 80 %, 90 %) on the random data "
+      f"({20 if FAST else 200} full-batch epochs each) and on MNIST-5k ({3 if FAST else 20} epochs each); "
+      f"about {'10 s' if FAST else '1-3 minutes'} ...", flush=True)
 start = time.perf_counter()
 f0 = f0_data(fast=FAST)
 print(f"f0_data: {time.perf_counter() - start:.1f} s")
@@ -651,14 +628,19 @@ display(Image(data=png))
 # `SparseLinear.forward` and `SparseLinear.backward` read as the equations of sections c and d, and
 # each product in them is one call into `minisparse.network.kernels`: `forward_product` (Z = A_prev W),
 # `sampled_product` (dW) and `input_gradient_product` (dA_prev = dZ Wᵀ). By default these calls run the
-# fast forms, which walk W's entries in the orders shown at the end of section d. Inside
+# fast forms, which walk W's entries in cache-friendly orders (notebook 09). Inside
 # `with minisparse.reference_kernels():` every product is its one-line formula from
 # `kernels.reference` instead, so a debugger that steps into a product (pdb's `s`, for instance after
-# `%debug net.loss_and_grads(X, y)` in Jupyter) goes through the switch in `kernels` and lands on
+# `%debug net.loss_and_grads(X, y)` in Jupyter) goes through the switch below and lands on
 # `A_prev @ W`, on the sum of d2 or on `dZ @ W.T`. The environment variable
 # `MINISPARSE_KERNELS=reference` does the same for a whole process. The two forms give the same
-# numbers; the reference forms gather (B, nnz) arrays, so keep them for small layers. On the tiny
-# network of section d:
+# numbers; the reference forms gather (B, nnz) arrays, so keep them for small layers.
+
+# %%
+print(inspect.getsource(kernels.sampled_product))
+
+# %% [markdown]
+# On the tiny network of section d, both ways:
 
 # %%
 outside = kernels.active()                                       # 'fast' unless MINISPARSE_KERNELS is set
@@ -682,8 +664,7 @@ for g_fast, g_ref in zip(grads_fast, grads_ref):
 # | the forward pass Z = A_prev W + b, A = f(Z) | `minisparse.network.layer.SparseLinear.forward` |
 # | dZ = dA ⊙ f'(Z), dW, db, dA_prev = dZ Wᵀ, and G on request | `minisparse.network.layer.SparseLinear.backward` |
 # | the three products, fast or reference | `minisparse.network.kernels.forward_product`, `minisparse.network.kernels.sampled_product`, `minisparse.network.kernels.input_gradient_product` |
-# | dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k] as one line / chunk by chunk | `minisparse.network.kernels.reference.sampled_product` / `minisparse.network.kernels.fast.gathered_sampled_product` |
-# | which order a product walks the entries; panels | `minisparse.network.kernels.fast.Walks.walk`, `minisparse.network.kernels.fast.build_panels`, `minisparse.network.kernels.fast.panel_product` |
+# | each product as its equation (d2, d4) | `minisparse.network.kernels.reference.sampled_product`, `minisparse.network.kernels.reference.input_gradient_product` |
 # | ∂L/∂Z = (softmax − onehot)/B | `minisparse.network.losses.cross_entropy_grad` |
 # | backprop across layers, `dense=` | `minisparse.network.mlp.SparseMLP.loss_and_grads` |
 # | v ← μv + g; w ← w − ηv on `W.data` | `minisparse.network.optim.SGD.step` (then `SGD._update`) |
@@ -700,3 +681,84 @@ for g_fast, g_ref in zip(grads_fast, grads_ref):
 # with minisparse.reference_kernels():
 #     pdb.runcall(net.layers[1].backward, A1, Z2, Z2, dZ2_lib)
 # ```
+#
+# The fast forms and the order in which they walk the entries have their own table in notebook 09.
+
+# %% [markdown]
+# ## Summary
+#
+# - A CSR layer stores only its connections; row i of W holds presynaptic neuron i's outgoing
+#   weights, and a stored zero is a connection (`topology.show` prints it as `0.00`, an absent one as `·`).
+# - With the sparse fan-in, He initialisation keeps Var(Z) near gain² at any density.
+# - Forward and backward are four equations: Z = A_prev W + b, dZ = dA ⊙ f′(Z), the sampled
+#   dW_k = Σ_b A_prev[b, i_k] dZ[b, j_k], and dA_prev = dZ Wᵀ. Each costs B · nnz multiply-adds.
+# - The dense G = A_prevᵀ dZ is the gradient a connection would get if it were grown at 0; it costs
+#   the dense price, so it is computed only on request.
+# - Static sparse training keeps the pattern exactly: the sparsity after training is the sparsity at
+#   initialisation, and the masked layer of the article reaches the same weights.
+# - `minisparse.reference_kernels()` turns every product into its one-line formula for a debugger.
+#
+# ## Exercises
+#
+# Each exercise has an answer cell (`answer = None` until you fill it in) and a check that prints
+# "correct" or a hint.
+#
+# **1.** Layer 2 of the tiny network has no connection at (3, 2). If one were grown there at weight 0,
+# which gradient would it get on the batch of section d? Compute it from `A1` and `dZ2_hand`.
+
+# %%
+def check_exercise_1(answer):
+    if answer is None:
+        print("not answered yet. Hint: section d6, G = A_prevᵀ dZ, read at one position")
+        return
+    assert not topology.mask(W2)[3, 2], "(3, 2) is inactive in W2"
+    expect = net.loss_and_grads(X, y, dense=True)[1][1].G[3, 2]          # the library's dense gradient
+    print("correct" if np.isclose(answer, expect) else f"not quite: {answer!r} (see section d6)")
+
+
+answer = None          # e.g. sum(A1[bb, 3] * dZ2_hand[bb, 2] for bb in range(B))
+check_exercise_1(answer)
+
+# %% [markdown]
+# **2.** The article also suggests 90 % sparsity. For the 100-256-256-10 network with a uniform
+# density of 0.1, how many connections does each of the three layers store, and what is the measured
+# sparsity? Answer `(nnz_per_layer, sparsity)`, e.g. `([2560, ..., ...], 0.9...)`.
+
+# %%
+def check_exercise_2(answer):
+    if answer is None:
+        print("not answered yet. Hint: section b, nnz_l = round(d · n_in · n_out); "
+              "sparsity = 1 − Σ nnz / Σ n_in·n_out")
+        return
+    nnz_answer, sparsity_answer = answer
+    model = SparseMLP.random([100, 256, 256, 10], density=1 - 0.9, rng=0)
+    expect = [layer.nnz for layer in model.layers]
+    ok = list(nnz_answer) == expect and np.isclose(sparsity_answer, sparsity(model), rtol=0, atol=1e-9)
+    print("correct" if ok else f"not quite: the library stores {expect} connections (check your rounding)")
+
+
+answer = None
+check_exercise_2(answer)
+
+# %% [markdown]
+# **3.** Write dA_prev = dZ Wᵀ (section d4) as a loop over W's stored entries, without `toarray`.
+# The check runs it on a random 6 × 7 layer that holds one stored zero, against the reference form.
+
+# %%
+def check_exercise_3(my_input_gradient):
+    W_ex = init.random_sparse(6, 7, 15, np.random.default_rng(11))
+    W_ex.data[0] = 0.0                                                    # a stored zero
+    dZ_ex = np.random.default_rng(12).standard_normal((4, 7))
+    got = my_input_gradient(W_ex, dZ_ex)
+    if got is None:
+        print("not answered yet. Hint: for each stored k, dA[:, i_k] += W.data[k] · dZ[:, j_k]")
+        return
+    expect = kernels.reference.input_gradient_product(W_ex, dZ_ex)
+    print("correct" if np.shape(got) == expect.shape and agree(got, expect) else "not quite: compare with d4")
+
+
+def my_input_gradient(W, dZ):
+    return None        # your loop here: (B, n_in)
+
+
+check_exercise_3(my_input_gradient)
