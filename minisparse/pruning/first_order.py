@@ -150,10 +150,13 @@ class _Tracker:
 
 
 class TaylorScore(_Tracker):
-    """s = Σ_t |g_t ⊙ w_t|   (first-order Taylor, Molchanov et al. 2017, per weight).
+    """s = Σ_t |g_t ⊙ w_t|   (first-order Taylor importance of each weight).
 
-    |g w| is the first-order estimate of |ΔL| when w is set to 0; summing the per-batch absolute
-    values (not |Σ g w|) follows the paper's averaging over batches (a mean ranks the same).
+    |g w| is the first-order estimate of |ΔL| when w is set to 0 (Mozer & Smolensky 1989's
+    skeletonization; SNIP's score). Molchanov et al. 2017 apply the criterion to whole feature maps;
+    Molchanov et al. 2019 ("Importance Estimation for Neural Network Pruning") define it per
+    parameter, as (g w)², and sum it over groups. Summing the per-batch absolute values (not |Σ g w|)
+    follows their averaging over batches (a mean ranks the same).
     ``update(grads)``: call once per batch — after the optimizer step if training (``fit``'s
     ``after_step``), or with no step at all. w_t is the weight the gradient was taken at, i.e. the
     value at the previous ``update`` (or at construction): the weight BEFORE the step.
@@ -177,8 +180,8 @@ class TaylorScore(_Tracker):
 
 
 def taylor_score(model, X, y, batch_size=100):
-    """s = Σ_batches |g_b ⊙ w|   (first-order Taylor, Molchanov et al. 2017) over (X, y) in order,
-    without training (w fixed)."""
+    """s = Σ_batches |g_b ⊙ w|   (first-order Taylor importance, see :class:`TaylorScore`) over (X, y)
+    in order, without training (w fixed)."""
     tracker = TaylorScore(model)
     for s in range(0, len(y), batch_size):
         tracker.update(model.loss_and_grads(X[s:s + batch_size], y[s:s + batch_size])[1])
@@ -212,6 +215,11 @@ class MomentumPruner(_Tracker):
     less; an unimportant one a higher threshold. The literal "threshold · I_l" would do the reverse:
     it cuts a fixed fraction of each layer's own mean, |w| / mean|W_l| < threshold / mean_l' mean|W_l'|
     for every l, so importance would cancel out. τ_l is recomputed every epoch.
+
+    The "momentum" is the weight's magnitude over the last epochs, not the optimizer's velocity:
+    nothing here reads optimizer state. A weight goes only if it has stayed small, so one that dips
+    below τ_l for an epoch (e.g. while changing sign) survives. (This matches the magnitude-history
+    reading of "weight momentum" in Johnson et al. 2022, WeightMom.)
 
     ``update()`` once per epoch records |w| and τ_l in a window of the last ``window`` epochs;
     ``step_prune(optimizer)`` removes the weights whose last ``patience`` recorded epochs were all
