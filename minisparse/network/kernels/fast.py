@@ -33,8 +33,8 @@ import scipy.sparse as sp
 from ..topology import entry_rows
 
 CHUNK_ELEMENTS = 1 << 17   # gathered elements per chunk of the sampled product: two 512 KiB float32 buffers,
-                           # half of a core's 2 MiB L2 (measured: 1 << 15 is 10-20 % slower from Python
-                           # overhead, 1 << 19 30 % slower from cache misses)
+                           # a core's 1 MiB L2 on the measuring machine (measured: 1 << 15 is 10-20 % slower
+                           # from Python overhead, 1 << 19 30 % slower from cache misses)
 PANEL_UNITS = 32768        # widest panel: a (128, 32768) float32 slice of activations is 16 MiB, which stays
                            # in the shared last-level cache. Measured at 300,000 → 300,000, batch 128: panels
                            # of 16k / 33k / 66k units take the three products to 2.6 / 2.3 / 2.4 s (4.2 s
