@@ -425,7 +425,7 @@ assert agree(first_order.taylor_score(one, X_t, y_t, batch_size=4)[0], taylor_ha
 assert np.all(taylor_hand >= whole_batch - 1e-12)
 
 # %% [markdown]
-# The library's code (its docstring repeats the article's citation of Molchanov et al. 2017):
+# The library's code, with the same attribution in its docstring:
 
 # %%
 show_source(first_order.taylor_score, first_order.TaylorScore.update)
