@@ -151,6 +151,8 @@ def test_f8_plot_legend_outside_the_axes(monkeypatch):
     legend = ax.get_legend()
     assert _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
     assert "one data draw" in ax.get_title()
+    labels = [t.get_text() for t in legend.get_texts()]              # the fake runs are all alike
+    assert "never switched" in labels[[label.split("\n")[0] for label in labels].index("CTRE_seq")]
     plt.close(fig)
 
 
@@ -166,4 +168,33 @@ def test_f4_legend_sits_under_the_heatmaps(update, monkeypatch):
     assert len(heatmaps) == 2
     assert all(box.y1 <= ax.get_window_extent(renderer).y0 for ax in heatmaps)      # below both
     assert box.x0 < heatmaps[1].get_window_extent(renderer).x1 and box.x1 > heatmaps[0].get_window_extent(renderer).x0
+    plt.close(fig)
+
+
+def test_f5_shows_a_ctre_seq_run_that_switched(monkeypatch):
+    """CTRE_seq's panel comes from the first seed that switched to random growth, and says which."""
+    import matplotlib.pyplot as plt
+
+    def run(growth):
+        return {"growth": growth, "by_similarity": [3] * len(growth), "at_random": [0] * len(growth),
+                "val": [0.5] * (len(growth) + 1)}
+    sim = ["cosine"] * 6
+    runs = {"CTRE_sim": {"seeds": [0, 1, 2], "runs": [run(sim)] * 3},
+            "CTRE_seq": {"seeds": [0, 1, 2], "runs": [run(sim), run(sim[:4] + ["random"] * 2), run(sim)]}}
+    monkeypatch.setattr(fig_ctre, "ctre_accuracy_data", lambda fast=False, rng=0: {"data": {"madelon": runs}})
+    trace = fig_ctre.ctre_trace_data(fast=True)
+    assert (trace["CTRE_seq"]["seed"], trace["CTRE_seq"]["switch_epoch"]) == (1, 5)
+    assert trace["CTRE_seq"]["switched_seeds"] == [1] and trace["CTRE_sim"]["seed"] == 0
+    runs["CTRE_seq"]["runs"] = [run(sim)] * 3                         # none switched: the first seed
+    assert fig_ctre.ctre_trace_data(fast=True)["CTRE_seq"]["seed"] == 0
+    trace = fig_ctre.ctre_trace_data(fast=True)
+    trace["CTRE_seq"] = dict(trace["CTRE_seq"], switch_epoch=5, seed=1, switched_seeds=[1])
+    figs = _captured(monkeypatch, fig_ctre)
+    fig_ctre.ctre_trace_plot(trace, "unused.png")
+    fig = figs[0]
+    renderer = fig.canvas.get_renderer()
+    assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
+    assert all(_overlap(fig.legends[0].get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
+               for ax in fig.axes)
+    assert "seed 1" in fig.axes[1].get_title() and "after epoch 5" in fig.axes[1].get_title()
     plt.close(fig)

@@ -220,41 +220,59 @@ def _same_curves(a, b):
 # ---------------------------------------------------------------- F5: the growth trace
 
 def ctre_trace_data(fast=False, rng=0):
-    """F5: from F7's seed-0 Madelon-like runs, per update: grown by similarity and at random (CTRE_sim,
-    CTRE_seq), validation accuracy per epoch and CTRE_seq's switch epoch."""
+    """F5: from F7's Madelon-like runs, per update: grown by similarity and at random, validation
+    accuracy per epoch and CTRE_seq's switch epoch. CTRE_sim: the first seed; CTRE_seq: the first
+    seed whose run switched to random growth (the first seed if none did), so the switch can be seen."""
     runs = (ctre_accuracy_data(fast=fast) if rng == 0 else ctre_accuracy_data(fast=fast, rng=rng))["data"]["madelon"]
     out = {}
     for method in ("CTRE_sim", "CTRE_seq"):
-        r = runs[method]["runs"][0]
+        seeds, candidates = runs[method]["seeds"], runs[method]["runs"]
+        i = next((i for i, r in enumerate(candidates) if "random" in r["growth"]), 0) if method == "CTRE_seq" else 0
+        r = candidates[i]
         switch = next((e + 1 for e, g in enumerate(r["growth"]) if g == "random"), None)
-        out[method] = {"by_similarity": r["by_similarity"], "at_random": r["at_random"], "val": r["val"],
-                       "switch_epoch": switch}
+        out[method] = {"seed": seeds[i], "by_similarity": r["by_similarity"], "at_random": r["at_random"],
+                       "val": r["val"], "switch_epoch": switch,
+                       "switched_seeds": [s for s, x in zip(seeds, candidates) if "random" in x["growth"]]}
     return out
 
 
 def ctre_trace_plot(data, path):
+    """Per method a column: connections grown per update, by similarity and at random (top), and the
+    validation accuracy per epoch (bottom), with CTRE_seq's switch marked in both; legend below."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
-    for ax, method in zip(axes, ("CTRE_sim", "CTRE_seq")):
-        d = data[method]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 6.4), sharex="col", gridspec_kw={"height_ratios": [2, 1]})
+    for col, method in enumerate(("CTRE_sim", "CTRE_seq")):
+        d, ax, ax2 = data[method], axes[0, col], axes[1, col]
         u = np.arange(1, len(d["by_similarity"]) + 1)
         ax.bar(u, d["by_similarity"], width=1.0, color="tab:red", alpha=0.7, label="grown by similarity")
         ax.bar(u, d["at_random"], width=1.0, bottom=d["by_similarity"], color="tab:blue", alpha=0.6,
                label="grown at random")
-        ax.set(xlabel="update (after epoch)", ylabel="connections grown (all layers)")
-        ax2 = ax.twinx()
-        ax2.plot(np.arange(1, len(d["val"]) + 1), np.array(d["val"]) * 100, color="k", lw=1, label="validation accuracy")
-        ax2.set_ylabel("validation accuracy (%)")
+        ax.set(ylabel="connections grown (all layers)")
+        ax2.plot(np.arange(1, len(d["val"]) + 1), np.array(d["val"], dtype=float) * 100, color="k", lw=1,
+                 label="validation accuracy")
+        ax2.set(xlabel="epoch (an update after each)", ylabel="validation acc. (%)")
         if d["switch_epoch"]:
-            ax.axvline(d["switch_epoch"], color="tab:purple", ls="--", lw=2,
-                       label=f"switch to random (after epoch {d['switch_epoch']})")
+            for a in (ax, ax2):
+                a.axvline(d["switch_epoch"], color="tab:purple", ls="--", lw=2, label="switch to random growth")
         total = sum(d["by_similarity"]) + sum(d["at_random"])
-        ax.set_title(f"{method}: {sum(d['at_random']) / max(total, 1):.0%} of all growth at random")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower right")
-    fig.suptitle("F5 · where CTRE's new connections come from (Madelon-like, ε = 1, seed 0; cf. CTRE Fig. 4)")
-    _save(fig, path)
+        seed = d.get("seed", 0)
+        note = (f"\nswitched to random after epoch {d['switch_epoch']}" if d["switch_epoch"] else
+                "\nnever switched to random" if method == "CTRE_seq" else "\nrandom growth replaces just-dropped picks")
+        if method == "CTRE_seq" and "switched_seeds" in d:
+            note += f" (F7 seeds that switched: {', '.join(map(str, d['switched_seeds'])) or 'none'})"
+        ax.set_title(f"{method}, seed {seed}: {sum(d['at_random']) / max(total, 1):.0%} of all growth at random"
+                     f"{note}", fontsize=10)
+        for a in (ax, ax2):
+            a.grid(alpha=0.3)
+    handles = {}
+    for a in axes.ravel():
+        for h, l in zip(*a.get_legend_handles_labels()):
+            handles.setdefault(l, h)
+    fig.suptitle("F5 · where CTRE's new connections come from (Madelon-like, ε = 1, runs of F7; cf. CTRE Fig. 4)")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=9,
+               frameon=False)
+    _save(fig, path, layout=False)
 
 
 # ---------------------------------------------------------------- F8: accuracy vs density
@@ -284,14 +302,19 @@ def ctre_density_data(fast=False, rng=0):
 
 def ctre_density_plot(data, path):
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(9.5, 4.8))
-    for method, rows in data["methods"].items():
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    methods = data["methods"]
+    for method, rows in methods.items():
         acc = np.array(rows["acc"], dtype=float) * 100               # (ε, seeds)
         m = acc.mean(axis=1)
         style = STYLES[method]
+        label = method
+        if method == "CTRE_seq" and rows["acc"] == methods.get("CTRE without random", {}).get("acc"):
+            label += "\n= CTRE without random:\nnever switched"
         ax.errorbar(np.array(rows["density"]) * 100, m, yerr=[m - acc.min(axis=1), acc.max(axis=1) - m],
-                    marker=style["marker"], ms=6, ls=style["ls"], lw=1.3, capsize=3, color=COLORS[method],
-                    label=method, alpha=0.85, zorder=style.get("zorder", 2))
+                    marker=style["marker"], ms=style.get("ms", 5) + 2, mew=style.get("mew", 1), ls=style["ls"],
+                    lw=style["lw"], capsize=3, color=COLORS[method], label=label, alpha=style.get("alpha", 0.85),
+                    zorder=style.get("zorder", 2))
     top = ax.twiny()                             # ε on a top axis, away from the points
     top.set_xlim(ax.get_xlim())
     top.set_xticks(np.array(next(iter(data["methods"].values()))["density"]) * 100,
@@ -342,6 +365,8 @@ def cosine_vs_dot_plot(data, path):
                     capsize=3, color=color, label=label)
     ax.axhline(data["chance"] * 100, color="k", ls=":", label="uniform random growth (20 / 500)")
     ax.set_xscale("log")
+    ax.set_xticks(data["scales"], [f"{v:g}" for v in data["scales"]])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set(xlabel="std of the 480 noise features (the 20 useful ones have std ≈ 2)",
            ylabel="grown input connections on useful features (%)")
     ax.set_title(f"F6 · why cosine: where the first update grows as noise gets larger\n"
@@ -408,7 +433,7 @@ def ctre_update_plot(data, path):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="tab:blue", lw=2.5, ls="--"))
         ax.set(title=f"Sim$^{l + 1}$ ({n_in}×{n_out}): grey = kept", xlabel=f"neuron q of layer {l + 1}",
                ylabel=f"neuron p of layer {l}" if l else "input feature p")
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.colorbar(im, ax=ax, fraction=0.046, label="|cosine similarity|")
     ax = fig.add_subplot(grid[1, :2])            # the heatmaps' legend, right under them
     ax.set_axis_off()
     ax.legend([Rectangle((0, 0), 1, 1, fill=False, ec="tab:red", lw=2.5),

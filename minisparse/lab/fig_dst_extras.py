@@ -33,15 +33,20 @@ def dst_dead_neurons_data(fast=False, rng=0):
     return {"widths": setting(fast)["sizes"][1:-1], "traces": _per_epoch(fast, rng, record)}
 
 
-DEAD_STYLES = {"static": ("tab:blue", "o", 0), "SET": ("tab:orange", "s", 1), "RigL": ("tab:green", "^", 2),
-               "Sparse Momentum": ("tab:red", "D", 3)}     # colour, marker, slot of a small sideways shift
+DEAD_STYLES = {   # colour, marker, size, line width: wider and larger first, so equal counts nest visibly
+    "static": ("tab:blue", "o", 10, 4.0), "SET": ("tab:orange", "s", 7, 2.4), "RigL": ("tab:green", "^", 5, 1.5),
+    "Sparse Momentum": ("tab:red", "D", 4, 1.0)}
+
+
+def _dead_style(method):
+    return DEAD_STYLES.get(method, ("k", "o", 5, 1.0))
 
 
 def dst_dead_neurons_plot(data, path, clip=None):
     """Dead hidden neurons per epoch, one panel per hidden layer: solid = dead of any kind, dotted =
-    never active on the validation set. Curves are shifted sideways by a few hundredths of an epoch so
-    that equal counts stay visible; counts above ``clip`` (default: the largest count after epoch 0,
-    with room) are drawn at the clip line and written beside it."""
+    never active on the validation set. Methods are drawn wide to narrow with hollow markers, so
+    equal counts stay visible; counts above ``clip`` (default: set by the counts after epoch 0, with
+    room) are drawn at the clip line and written out beside it."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
@@ -50,36 +55,40 @@ def dst_dead_neurons_plot(data, path, clip=None):
     fig, axes = plt.subplots(1, n, figsize=(5.6 * n + 2.6, 4.4), squeeze=False)
     for l, ax in enumerate(axes[0]):
         later = [row[l][k] for t in traces.values() for row in t[1:] for k in ("dead", "never_active")]
-        top = clip if clip is not None else max(4, int(np.ceil(1.5 * max(later, default=0))))
+        top = clip if clip is not None else max(4, int(np.ceil(1.2 * max(later, default=0))) + 1)
+        clipped = 0
         for m, trace in traces.items():
-            color, marker, slot = DEAD_STYLES.get(m, ("k", "o", 0))
-            x = np.arange(len(trace)) + 0.08 * (slot - 1.5)
-            for key, ls, kw in (("dead", "-", {"marker": marker, "ms": 4}), ("never_active", ":", {"lw": 1.5})):
+            color, marker, ms, lw = _dead_style(m)
+            x = np.arange(len(trace))
+            for key, ls, kw in (("dead", "-", {"marker": marker, "ms": ms, "mfc": "none", "mew": 1.5, "lw": lw}),
+                                ("never_active", ":", {"lw": 1.5})):
                 v = np.array([row[l][key] for row in trace], dtype=float)
-                ax.plot(x, np.minimum(v, top), ls=ls, color=color, **kw)
+                ax.plot(x, np.minimum(v, top), ls=ls, color=color, alpha=0.85, **kw)
                 for i in np.flatnonzero(v > top):
-                    ax.annotate(f"{m}: {int(v[i])} at epoch {i}" + (" (never active)" if key != "dead" else ""),
-                                (x[i], top), xytext=(6, -4 - 10 * slot), textcoords="offset points",
-                                fontsize=7.5, color=color, va="top", arrowprops={"arrowstyle": "-", "color": color})
-                if (v > top).any():
-                    ax.plot(x[v > top], np.full((v > top).sum(), top), marker="^", ls="", color=color, ms=7)
-        if any(row[l][k] > top for t in traces.values() for row in t for k in ("dead", "never_active")):
+                    kinds = ", ".join(f"{trace[i][l][k]} {k.replace('_', ' ')}" for k in ("no_input", "no_output")
+                                      if key == "dead" and trace[i][l].get(k))
+                    what = "never active" if key != "dead" else "dead" + (f": {kinds}" if kinds else "")
+                    ax.annotate(f"{m}, epoch {i}: {int(v[i])} {what}", (x[i], top),
+                                xytext=(10, -10 - 11 * clipped), textcoords="offset points", fontsize=8,
+                                color=color, va="top", arrowprops={"arrowstyle": "-", "color": color})
+                    ax.plot(x[i], top, marker="^", ls="", color=color, ms=8)
+                    clipped += 1
+        if clipped:
             ax.axhline(top, color="0.4", lw=0.8, ls="--")
             ax.text(0.99, top, "axis clipped here ", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
                     fontsize=7.5, color="0.4")
-        ax.set_ylim(-0.3, top * 1.08 + 0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(-0.4, top * 1.08 + 0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=f"hidden layer {l + 1} ({data['widths'][l]} neurons)", xlabel="epoch (0 = init)",
                ylabel="dead neurons")
         ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color=DEAD_STYLES.get(m, ("k",))[0], marker=DEAD_STYLES.get(m, ("k", "o"))[1], ms=4)
-               for m in traces]
-    handles += [Line2D([], [], color="0.3", marker="o", ms=4), Line2D([], [], color="0.3", ls=":", lw=1.5)]
+    handles = [Line2D([], [], color=_dead_style(m)[0], marker=_dead_style(m)[1], ms=_dead_style(m)[2], mfc="none",
+                      mew=1.5, lw=_dead_style(m)[3]) for m in traces]
+    handles += [Line2D([], [], color="0.3", marker="o", ms=5, mfc="none"), Line2D([], [], color="0.3", ls=":", lw=1.5)]
     labels = list(traces) + ["dead of any kind: no input, no output\nor never active", "never active on the\nvalidation set"]
     axes[0, -1].legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
-    fig.suptitle("Dead hidden neurons during training, 5 % weights, MNIST-5k (methods shifted sideways by "
-                 "≤ 0.12 epoch so that equal counts stay visible)", fontsize=11)
+    fig.suptitle("Dead hidden neurons during training, 5 % weights, MNIST-5k")
     _save(fig, path)
 
 
@@ -92,14 +101,14 @@ def dst_out_degree_data(fast=False, rng=0):
 def dst_out_degree_plot(data, path):
     import matplotlib.pyplot as plt
     ms = list(data["maps"])
-    fig, axes = plt.subplots(2, len(ms), figsize=(3.2 * len(ms), 6.4))
+    fig, axes = plt.subplots(2, len(ms), figsize=(2.6 * len(ms) + 1.2, 5.8), layout="constrained")
     vmax = max(np.max(v["end"]) for v in data["maps"].values())
     for c, m in enumerate(ms):
         for r, when in enumerate(("start", "end")):
             im = axes[r, c].imshow(np.asarray(data["maps"][m][when]), cmap="viridis", vmin=0, vmax=vmax)
             axes[r, c].set_title(f"{m}, {when}", fontsize=9)
             axes[r, c].set_axis_off()
-    fig.colorbar(im, ax=axes, shrink=0.6, label="connections out of the pixel")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="connections out of the pixel")
     fig.suptitle("Input-pixel out-degree, 5 % weights, MNIST-5k")
     _save(fig, path, layout=False)
 
@@ -129,7 +138,9 @@ def sm_sensitivity_plot(data, path):
     im = ax.imshow(mean, cmap="viridis", origin="lower")
     for i in range(mean.shape[0]):
         for j in range(mean.shape[1]):
-            ax.text(j, i, f"{mean[i, j]:.2f}", ha="center", va="center", color="w", fontsize=9)
+            r, g, b, _ = im.cmap(im.norm(mean[i, j]))          # dark text on light cells
+            ax.text(j, i, f"{mean[i, j]:.2f}", ha="center", va="center", fontsize=9,
+                    color="k" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "w")
     ax.set_xticks(range(len(data["momenta"])), data["momenta"])
     ax.set_yticks(range(len(data["prune_rates"])), data["prune_rates"])
     ax.set(xlabel="momentum μ", ylabel="initial prune rate p (cosine-decayed)",

@@ -193,12 +193,17 @@ def scratch_vs_prune_data(fast=False, rng=0):
 
 def scratch_vs_prune_plot(data, path):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     from .common import save_figure
     fig, axes = plt.subplots(1, len(data["runs"]), figsize=(7 * len(data["runs"]), 4.5), squeeze=False)
     for ax, run in zip(axes[0], data["runs"]):
         for name, (acc, macs) in run["results"].items():
             ax.scatter(macs / 1e9, acc, s=60, label=f"{name}: {acc:.3f}, {macs / 1e9:.1f} GMAC")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))   # 0.5, 1, 2, 5, 10, 20 rather than 10⁰, 10¹
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set(title=f"final sparsity {run['sparsity']:.0%}", xlabel="training multiply-adds (10⁹, log)",
                ylabel="test accuracy")
         ax.grid(alpha=0.3)

@@ -70,8 +70,10 @@ def f0_plot(data, path):
                 xlabel="epoch", ylabel="accuracy")
     axes[2].set(title="Measured sparsity during training (MNIST-5k)", xlabel="epoch (0 = before)",
                 ylabel="1 − nnz / dense size", ylim=(-0.05, 1.0))
-    for ax in axes:
-        ax.legend(fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+    for ax, where in zip(axes, ("upper right", "lower right", "center")):     # the empty corner of each panel
+        ax.legend(fontsize=8, loc=where)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.grid(alpha=0.3)
     fig.suptitle("F0 · Sparse training from scratch: dense vs a fixed random mask (article 001)")
     fig.tight_layout()
