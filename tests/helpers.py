@@ -20,3 +20,22 @@ def toy(seed, sizes, density, activation, B):
     X = rng.standard_normal((B, sizes[0]))
     y = rng.integers(0, sizes[-1], B)
     return model, X, y
+
+
+def captured_figures(monkeypatch, module):
+    """Make ``module._save`` keep the figure (drawn) instead of writing it; returns the list it fills."""
+    figs = []
+
+    def keep(fig, path, layout=True):
+        if layout:
+            fig.tight_layout()
+        fig.canvas.draw()
+        figs.append(fig)
+    monkeypatch.setattr(module, "_save", keep)
+    return figs
+
+
+def overlap(a, b):
+    """Area shared by two display-space boxes (matplotlib Bbox)."""
+    w, h = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0) * max(h, 0)

@@ -6,6 +6,8 @@ import pytest
 
 from minisparse.lab import fig_ctre
 
+from helpers import captured_figures, overlap
+
 
 @pytest.fixture(scope="module")
 def update():
@@ -91,26 +93,6 @@ def test_f7_f8_train_every_seed_on_one_data_draw(monkeypatch):
     assert set(drawn) == {("madelon", fig_ctre.DATA_SEED + 3)} and f8["data_seed"] == fig_ctre.DATA_SEED + 3
 
 
-def _captured(monkeypatch, module):
-    """Make ``module._save`` keep the figure (drawn) instead of writing it; returns the list it fills."""
-    figs = []
-
-    def keep(fig, path, layout=True):
-        if layout:
-            fig.tight_layout()
-        fig.canvas.draw()
-        figs.append(fig)
-    monkeypatch.setattr(module, "_save", keep)
-    return figs
-
-
-def _overlap(a, b):
-    """Area shared by two display-space boxes."""
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return max(w, 0) * max(h, 0)
-
-
 def test_f7_plot_keeps_legends_off_the_data_and_every_method_visible(monkeypatch):
     import matplotlib.pyplot as plt
     _fake_runs(monkeypatch)
@@ -118,14 +100,14 @@ def test_f7_plot_keeps_legends_off_the_data_and_every_method_visible(monkeypatch
     # CTRE_seq never switching is the same run as CTRE without random: make it so
     for rows in data["data"].values():
         rows["CTRE_seq"] = rows["CTRE without random"]
-    figs = _captured(monkeypatch, fig_ctre)
+    figs = captured_figures(monkeypatch, fig_ctre)
     fig_ctre.ctre_accuracy_plot(data, "unused.png")
     fig = figs[0]
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         legend = ax.get_legend()
         assert legend is not None
-        assert _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
+        assert overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
         labels = [t.get_text() for t in legend.get_texts()]
         assert len(labels) == len(fig_ctre.METHODS)
         assert "never switched" in labels[list(fig_ctre.METHODS).index("CTRE_seq")]
@@ -143,13 +125,13 @@ def test_f8_plot_legend_outside_the_axes(monkeypatch):
     import matplotlib.pyplot as plt
     _fake_runs(monkeypatch, seeds=(0, 1))
     data = fig_ctre.ctre_density_data(fast=True)
-    figs = _captured(monkeypatch, fig_ctre)
+    figs = captured_figures(monkeypatch, fig_ctre)
     fig_ctre.ctre_density_plot(data, "unused.png")
     fig = figs[0]
     renderer = fig.canvas.get_renderer()
     ax = fig.axes[0]
     legend = ax.get_legend()
-    assert _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
+    assert overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
     assert "one data draw" in ax.get_title()
     labels = [t.get_text() for t in legend.get_texts()]              # the fake runs are all alike
     assert "never switched" in labels[[label.split("\n")[0] for label in labels].index("CTRE_seq")]
@@ -158,7 +140,7 @@ def test_f8_plot_legend_outside_the_axes(monkeypatch):
 
 def test_f4_legend_sits_under_the_heatmaps(update, monkeypatch):
     import matplotlib.pyplot as plt
-    figs = _captured(monkeypatch, fig_ctre)
+    figs = captured_figures(monkeypatch, fig_ctre)
     fig_ctre.ctre_update_plot(update, "unused.png")
     fig = figs[0]
     renderer = fig.canvas.get_renderer()
@@ -189,12 +171,12 @@ def test_f5_shows_a_ctre_seq_run_that_switched(monkeypatch):
     assert fig_ctre.ctre_trace_data(fast=True)["CTRE_seq"]["seed"] == 0
     trace = fig_ctre.ctre_trace_data(fast=True)
     trace["CTRE_seq"] = dict(trace["CTRE_seq"], switch_epoch=5, seed=1, switched_seeds=[1])
-    figs = _captured(monkeypatch, fig_ctre)
+    figs = captured_figures(monkeypatch, fig_ctre)
     fig_ctre.ctre_trace_plot(trace, "unused.png")
     fig = figs[0]
     renderer = fig.canvas.get_renderer()
     assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
-    assert all(_overlap(fig.legends[0].get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
+    assert all(overlap(fig.legends[0].get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
                for ax in fig.axes)
     assert "seed 1" in fig.axes[1].get_title() and "after epoch 5" in fig.axes[1].get_title()
     plt.close(fig)

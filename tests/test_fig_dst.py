@@ -4,6 +4,8 @@ import pytest
 
 from minisparse.lab import fig_dst, fig_dst_extras
 
+from helpers import captured_figures, overlap
+
 
 @pytest.fixture(scope="module")
 def fast():
@@ -84,24 +86,6 @@ def test_every_plot_writes_a_png(fast, tmp_path, name):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _captured(monkeypatch, module):
-    """Make ``module._save`` keep the figure (drawn) instead of writing it; returns the list it fills."""
-    figs = []
-
-    def keep(fig, path, layout=True):
-        if layout:
-            fig.tight_layout()
-        fig.canvas.draw()
-        figs.append(fig)
-    monkeypatch.setattr(module, "_save", keep)
-    return figs
-
-
-def _overlap(a, b):
-    w, h = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
-    return max(w, 0) * max(h, 0)
-
-
 def test_dead_neurons_plot_is_readable(monkeypatch):
     """Legend off the data and naming both line kinds, integer epochs, one outlier clipped and written out."""
     import matplotlib.pyplot as plt
@@ -110,7 +94,7 @@ def test_dead_neurons_plot_is_readable(monkeypatch):
         return [{"dead": dead1, "never_active": never, "no_input": 0, "no_output": dead1},
                 {"dead": dead2, "never_active": never, "no_input": 0, "no_output": dead2}]
     traces = {m: [row(1, 61 if m == "Sparse Momentum" else 1)] + [row(2, 2, 1)] * 5 for m in fig_dst.METHODS}
-    figs = _captured(monkeypatch, fig_dst_extras)
+    figs = captured_figures(monkeypatch, fig_dst_extras)
     fig_dst_extras.dst_dead_neurons_plot({"widths": [300, 100], "traces": traces}, "unused.png")
     fig = figs[0]
     renderer = fig.canvas.get_renderer()
@@ -118,7 +102,7 @@ def test_dead_neurons_plot_is_readable(monkeypatch):
     labels = " ".join(t.get_text() for t in legend.get_texts())
     assert all(m in labels for m in fig_dst.METHODS) and "never active" in labels
     for ax in fig.axes:
-        assert _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
+        assert overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer)) == 0
         assert all(float(t).is_integer() for t in ax.get_xticks())
         assert "dotted" not in ax.get_title()
     left, right = fig.axes
@@ -130,7 +114,7 @@ def test_dead_neurons_plot_is_readable(monkeypatch):
 
 def test_sm_sensitivity_colour_bar_is_labelled(fast, monkeypatch):
     import matplotlib.pyplot as plt
-    figs = _captured(monkeypatch, fig_dst_extras)
+    figs = captured_figures(monkeypatch, fig_dst_extras)
     fig_dst_extras.sm_sensitivity_plot(fast["sm_sensitivity"], "unused.png")
     colorbar = figs[0].axes[-1]
     assert "test accuracy (%)" in colorbar.get_ylabel()

@@ -12,6 +12,8 @@ from minisparse.pruning import pipelines
 from minisparse.network import topology
 from minisparse.data.datasets import make_teacher_data, stratified_split
 
+from helpers import overlap
+
 
 @pytest.fixture(scope="module")
 def trained():
@@ -83,10 +85,7 @@ def test_pruning_plot_legends_stay_off_the_data(monkeypatch):
     fig_pruning.pruning_plot(fake, "unused.png")
     assert len(seen["legends"]) == 3                                  # one per order
     assert set(fig_pruning.METHODS) <= set(seen["named"])
-    assert all(_overlap(legend, ax) == 0 for legend in seen["legends"] for ax in seen["axes"])
+    assert all(overlap(legend, ax) == 0 for legend in seen["legends"] for ax in seen["axes"])
     plt.close("all")
 
 
-def _overlap(a, b):
-    w, h = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
-    return max(w, 0) * max(h, 0)
