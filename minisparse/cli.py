@@ -3,6 +3,8 @@
     python -m minisparse train --method rigl --data mnist5k --density 0.05
     python -m minisparse train --method set --data mnist5k --epsilon 20 --epochs 30
     python -m minisparse train --method sparse_momentum --data teacher --density 0.1 --lr 0.05
+    python -m minisparse train --method dsr --data mnist5k --density 0.05
+    python -m minisparse train --method deep_r --data mnist5k --density 0.02 --epochs 10
     python -m minisparse train --method ctre_sim --data madelon --hidden 1000 1000 1000 --epsilon 1
 
 One progress line per epoch; the history (JSON) and the model (.npz, ``minisparse.serialize``) are
@@ -22,6 +24,8 @@ import numpy as np
 
 from .network import init, serialize
 from .sparse_training.ctre import train_ctre
+from .sparse_training.deep_r import train_deep_r
+from .sparse_training.dsr import train_dsr
 from .data.datasets import load_dataset
 from .network.mlp import SparseMLP
 from .network.optim import Adam
@@ -32,14 +36,15 @@ from .network.train import fit
 
 
 def build_model(method, sizes, density, epsilon, rng, dtype=np.float64):
-    """Each method's initial topology: ER for SET and CTRE, ERK for RigL, uniform otherwise, dense for dense."""
+    """Each method's initial topology: ER for SET and CTRE, ERK for RigL and DEEP R, uniform otherwise
+    (static, Sparse Momentum, DSR), dense for dense."""
     if method == "dense":
         return SparseMLP.random(sizes, density=1.0, rng=rng, dtype=dtype)
     if method == "set" or method.startswith("ctre"):
         shapes = list(zip(sizes[:-1], sizes[1:]))
         eps = epsilon if epsilon is not None else init.epsilon_for_density(shapes, density)
         return SparseMLP.random(sizes, topology="erdos_renyi", epsilon=eps, rng=rng, dtype=dtype)
-    topology = "erk" if method == "rigl" else "uniform"
+    topology = "erk" if method in ("rigl", "deep_r") else "uniform"
     return SparseMLP.random(sizes, density=density, topology=topology, rng=rng, dtype=dtype)
 
 
@@ -63,7 +68,8 @@ def run(method, model, data, epochs, lr, batch_size, rng, verbose, regrow=None, 
         return history, {}
     if method.startswith("ctre"):
         return train_ctre(model, data, epochs, variant=method.split("_")[1], rng=rng, verbose=verbose, **over)
-    loops = {"set": train_set, "rigl": train_rigl, "sparse_momentum": train_sparse_momentum}
+    loops = {"set": train_set, "rigl": train_rigl, "sparse_momentum": train_sparse_momentum, "dsr": train_dsr,
+             "deep_r": train_deep_r}
     return loops[method](model, data, epochs, rng=rng, verbose=verbose, **over)
 
 
@@ -126,7 +132,7 @@ def main(argv=None):
         sub.add_parser(name, help=text, add_help=False)
     t = sub.add_parser("train", help="train one method on one data set")
     t.add_argument("--method", required=True, choices=["dense", "static", "set", "rigl", "sparse_momentum",
-                                                          "ctre_sim", "ctre_seq", "ctre_cosine"])
+                                                          "dsr", "deep_r", "ctre_sim", "ctre_seq", "ctre_cosine"])
     t.add_argument("--data", default="mnist5k", choices=["mnist5k", "teacher", "random", "mnist", "fashion",
                                                                "madelon", "text"])
     t.add_argument("--density", type=float, help="global density d (default 0.05; ignored by dense)")

@@ -11,7 +11,7 @@ from minisparse import cli
 from minisparse.network import serialize
 
 
-@pytest.mark.parametrize("method", ["dense", "static", "set", "rigl", "sparse_momentum",
+@pytest.mark.parametrize("method", ["dense", "static", "set", "rigl", "sparse_momentum", "dsr", "deep_r",
                                     "ctre_sim", "ctre_seq", "ctre_cosine"])
 def test_every_method_trains_and_saves(method, tmp_path, capsys):
     out = tmp_path / method

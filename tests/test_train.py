@@ -121,6 +121,8 @@ def test_every_loop_logs_density_dead_neurons_and_the_split_multiply_adds(teache
     from minisparse.sparse_training.rigl import train_rigl
     from minisparse.sparse_training.set_training import train_set
     from minisparse.sparse_training.sparse_momentum import train_sparse_momentum
+    from minisparse.sparse_training.dsr import train_dsr
+    from minisparse.sparse_training.deep_r import train_deep_r
     runs = {
         "static": fit(m := SparseMLP.random([20, 24, 16, 4], density=0.3, rng=0), SGD(m, lr=0.05),
                       teacher, 2, verbose=False),
@@ -130,6 +132,10 @@ def test_every_loop_logs_density_dead_neurons_and_the_split_multiply_adds(teache
                            teacher, 2, delta_t=5, verbose=False)[0],
         "sparse_momentum": train_sparse_momentum(SparseMLP.random([20, 24, 16, 4], density=0.3, rng=0),
                                                  teacher, 2, verbose=False)[0],
+        "dsr": train_dsr(SparseMLP.random([20, 24, 16, 4], density=0.3, rng=0), teacher, 2, period=3,
+                         verbose=False)[0],
+        "deep_r": train_deep_r(SparseMLP.random([20, 24, 16, 4], density=0.3, topology="erk", rng=0),
+                               teacher, 2, lr=0.1, verbose=False)[0],
     }
     for name, history in runs.items():
         row = history.rows[-1]

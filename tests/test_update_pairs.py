@@ -5,7 +5,7 @@ import pytest
 
 from minisparse import SGD, SparseMLP
 from minisparse.network.topology import mask, pairs
-from minisparse.sparse_training import ctre, rigl, set_training, sparse_momentum
+from minisparse.sparse_training import ctre, deep_r, dsr, rigl, set_training, sparse_momentum
 
 
 def as_set(ij):
@@ -34,7 +34,7 @@ def setup(rng=0, dense_momentum=False):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_set_rigl_sparse_momentum_and_ctre_report_their_pairs(seed):
+def test_set_rigl_sparse_momentum_ctre_dsr_and_deep_r_report_their_pairs(seed):
     model, opt, X, y, before = setup(seed)
     rewires = set_training.set_update(model, 0.3, seed, opt)
     check(before, model, [r.dropped_ij for r in rewires], [r.grown_ij for r in rewires])
@@ -51,6 +51,17 @@ def test_set_rigl_sparse_momentum_and_ctre_report_their_pairs(seed):
     model, opt, X, y, before = setup(seed)
     ups = ctre.ctre_update(model, 0.3, seed, opt, "sim", ctre.cosine_similarity(model, X))
     check(before, model, [u.dropped_ij for u in ups], [u.grown_ij for u in ups])
+
+    model, opt, X, y, before = setup(seed)
+    up = dsr.dsr_update(model, 0.05, 10, seed, opt)
+    check(before, model, up.dropped_ij, up.grown_ij)
+
+    model, opt, X, y, _ = setup(seed)
+    deep_r.signed_init(model, seed)
+    before = [mask(layer.W) for layer in model.layers]
+    _, up = deep_r.deep_r_step(model, opt, X, y, 1.0, 1e-4, seed, seed)
+    assert sum(d.size for d in up.dropped) > 0
+    check(before, model, up.dropped_ij, up.grown_ij)
 
 
 def test_pairs_inverts_the_flat_key():
