@@ -36,15 +36,15 @@ from .network.train import fit
 
 
 def build_model(method, sizes, density, epsilon, rng, dtype=np.float64):
-    """Each method's initial topology: ER for SET and CTRE, ERK for RigL and DEEP R, uniform otherwise
-    (static, Sparse Momentum, DSR), dense for dense."""
+    """Each method's initial topology: ER for SET and CTRE, ERK for RigL, DSR and DEEP R, uniform
+    otherwise (static, Sparse Momentum), dense for dense."""
     if method == "dense":
         return SparseMLP.random(sizes, density=1.0, rng=rng, dtype=dtype)
     if method == "set" or method.startswith("ctre"):
         shapes = list(zip(sizes[:-1], sizes[1:]))
         eps = epsilon if epsilon is not None else init.epsilon_for_density(shapes, density)
         return SparseMLP.random(sizes, topology="erdos_renyi", epsilon=eps, rng=rng, dtype=dtype)
-    topology = "erk" if method in ("rigl", "deep_r") else "uniform"
+    topology = "erk" if method in ("rigl", "dsr", "deep_r") else "uniform"
     return SparseMLP.random(sizes, density=density, topology=topology, rng=rng, dtype=dtype)
 
 

@@ -67,7 +67,7 @@ def test_dst_accuracy_structure(fast):
 def test_extras_structure(fast):
     dead = fast["dst_dead_neurons"]["traces"]
     epochs = fig_dst.setting(True)["epochs"]
-    assert set(dead) == set(fig_dst.METHODS)
+    assert set(dead) == set(fig_dst_extras.METHODS)
     assert all(len(t) == epochs + 1 and {"dead", "no_input", "never_active"} <= set(t[0][0]) for t in dead.values())
     maps = fast["dst_out_degree"]["maps"]
     for v in maps.values():

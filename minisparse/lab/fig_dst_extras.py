@@ -7,7 +7,9 @@ import numpy as np
 
 from ..network.neurons import dead_neurons, out_degree_map
 from .common import mnist_split, progress, save as _save
-from .fig_dst import METHODS, build, select_hparams, setting, train_method
+from .fig_dst import build, select_hparams, setting, train_method
+
+METHODS = ("static", "SET", "RigL", "Sparse Momentum")    # DSR and DEEP R are in F3 only
 
 
 def _per_epoch(fast, rng, record):

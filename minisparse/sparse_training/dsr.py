@@ -37,6 +37,8 @@ Checked against the authors' code (github.com/IntelAI/dynamic-reparameterization
 - optimizer state: the code keeps a dense momentum buffer and never resets it, so a position
   regrown after an earlier life restarts at 0 with its stale momentum; here momentum lives only on
   active weights and a grown weight starts with momentum 0.
+- start: the code gives every sparse layer the same density; minisparse's runs start from ERK (see
+  :func:`train_dsr`), like RigL's and the static baseline.
 - network: the code's ``mnist_mlp`` has BatchNorm and no biases; minisparse's MLP has biases and no
   BatchNorm. Its learning rate follows a schedule file (none is given for MNIST); here it is constant.
 - when: every ``period`` iterations (counted across epochs) until ``stop_rewire_epoch`` (190 of 200
@@ -168,8 +170,10 @@ def train_dsr(model, data, epochs, threshold=1e-3, n_prune=None, tolerance=0.1, 
     Every step is a plain sparse ``train_step``; after steps ``period``, 2·``period``, … before
     ``stop_frac`` of all steps, one :func:`dsr_update` (the optimizer step is taken, then the update,
     as in the code). H starts at ``threshold`` and carries over; ``n_prune`` = N_p (default
-    :func:`default_n_prune`). Start from a uniform topology (the code's: the same density in every
-    layer), ``SparseMLP.random(sizes, density=d)``. History rows add 'updates', 'threshold' (H after
+    :func:`default_n_prune`). Start from ``SparseMLP.random(sizes, density=d, topology="erk")``: the
+    code gives every layer the same density, which at LeNet-300-100's 1–10 % leaves the 100 → 10
+    output layer 10–100 weights, and a reallocation ∝ survivors gives a small layer only a small
+    share back (the paper's WRN keeps its last layer dense). History rows add 'updates', 'threshold' (H after
     the epoch), 'moved' (net pattern change over the epoch), 'moved_fraction' and 'ever_active'; the
     log has one row per update: H used, K ('pruned' per layer), 'regrown' per layer and the next H.
     """
