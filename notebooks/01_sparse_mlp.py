@@ -39,7 +39,7 @@
 # is from. It is then computed by hand on a tiny printed example, checked against the library with
 # an `assert`, and shown next to the library's source. Gradients are also checked against central
 # differences. How fast the products run, and in which order they visit the connections, is the
-# subject of the last notebook, `09_fast_kernels`.
+# subject of the last notebook, `10_fast_kernels`.
 
 # %%
 import copy
@@ -349,7 +349,7 @@ assert agree(dZ2_hand, dZ2_lib) and agree(dZ2_hand, dZ2_num)
 # `kernels.reference.sampled_product(W, A_prev, dZ)`, is this sum written as one line; the fast form
 # that runs by default computes the same numbers chunk by chunk. Both take O(B · nnz) time, and
 # neither forms the (n_in, n_out) array: on a 100,000 × 100,000 layer with 10⁶ connections the fast
-# form needs well under 100 MB, where A_prevᵀ dZ would need 80 GB (notebook 09 measures it).
+# form needs well under 100 MB, where A_prevᵀ dZ would need 80 GB (notebook 10 measures it).
 
 # %%
 r2, c2 = topology.entry_rows(W2), W2.indices
@@ -628,7 +628,7 @@ display(Image(data=png))
 # `SparseLinear.forward` and `SparseLinear.backward` read as the equations of sections c and d, and
 # each product in them is one call into `minisparse.network.kernels`: `forward_product` (Z = A_prev W),
 # `sampled_product` (dW) and `input_gradient_product` (dA_prev = dZ Wᵀ). By default these calls run the
-# fast forms, which walk W's entries in cache-friendly orders (notebook 09). Inside
+# fast forms, which walk W's entries in cache-friendly orders (notebook 10). Inside
 # `with minisparse.reference_kernels():` every product is its one-line formula from
 # `kernels.reference` instead, so a debugger that steps into a product (pdb's `s`, for instance after
 # `%debug net.loss_and_grads(X, y)` in Jupyter) goes through the switch below and lands on
@@ -682,7 +682,7 @@ for g_fast, g_ref in zip(grads_fast, grads_ref):
 #     pdb.runcall(net.layers[1].backward, A1, Z2, Z2, dZ2_lib)
 # ```
 #
-# The fast forms and the order in which they walk the entries have their own table in notebook 09.
+# The fast forms and the order in which they walk the entries have their own table in notebook 10.
 
 # %% [markdown]
 # ## Summary

@@ -3,10 +3,14 @@
     python -m minisparse bench-methods [--fast] [--width 4000] [--epsilon 20] [--batch 100]
 
 One network, 784 − h − h − 10 with Erdős–Rényi layers (nnz = ε(n_in + n_out)), float32, on random
-data of ``--rows`` training rows. For static, SET, RigL, Sparse Momentum and CTRE it times (median
-of ``--repeats``) an ordinary training step and one topology update, and counts their multiply-adds,
-split into sparse work (∝ nnz) and dense work (∝ n_in·n_out: dense gradients, dense momentum,
-similarity). The update of RigL includes the step on whose batch it computes the dense gradient.
+data of ``--rows`` training rows. For static, SET, RigL, Sparse Momentum, DSR, DEEP R and CTRE it
+times (median of ``--repeats``) an ordinary training step and one topology update, and counts their
+multiply-adds, split into sparse work (∝ nnz) and dense work (∝ n_in·n_out: dense gradients, dense
+momentum, similarity). The update of RigL includes the step on whose batch it computes the dense
+gradient. DEEP R rewires at every step: its step (gradient step, L1, noise, rewiring) and its update
+(``deep_r_update`` alone) are timed with DEEP_R_DYING = 0.3 % of each layer's connections dying, about
+what its MNIST runs rewire per step; the next step also rebuilds the copies of the new pattern that
+the products walk, as after any rewiring.
 """
 import argparse
 import copy
@@ -17,6 +21,8 @@ import numpy as np
 
 from ..network.cost import step_macs
 from ..sparse_training.ctre import cosine_similarity, ctre_update, similarity_macs
+from ..sparse_training.deep_r import deep_r_step, deep_r_update, signed_init
+from ..sparse_training.dsr import default_n_prune, dsr_update
 from ..network.mlp import SparseMLP
 from ..network.optim import SGD
 from ..sparse_training.rigl import rigl_update
@@ -25,6 +31,7 @@ from ..sparse_training.sparse_momentum import sparse_momentum_update
 from ..network.train import train_step
 
 N_IN, N_CLASSES = 784, 10
+DEEP_R_DYING = 0.003
 
 
 def _median_seconds(fn, repeats, fresh):
@@ -69,6 +76,27 @@ def method_costs(width=4000, epsilon=20.0, batch=100, rows=3500, repeats=5, rng=
                             "update": (0, 0, _median_seconds(lambda m, o: sparse_momentum_update(m, o, 0.5),
                                                              repeats, lambda: fresh(dense_momentum=True)))},
     }
+    # DSR: H at the N_p-th smallest |w|, so that one update prunes about its target N_p
+    n_p = default_n_prune(base)
+    H = float(np.partition(np.concatenate([np.abs(layer.W.data) for layer in base.layers]), n_p)[n_p])
+    out["DSR"] = {"step": (sparse_step["sparse"], 0, step),
+                  "update": (0, 0, _median_seconds(lambda m, o: dsr_update(m, H, n_p, 0, o), repeats, fresh))}
+
+    def fresh_signed(dying=DEEP_R_DYING):
+        """A warm model with DEEP R's signs whose ``dying`` smallest θ of each layer sit at 1e-12, so
+        that the L1 term alone (η·α = 1e-7) takes them to 0 in the next step."""
+        model, opt = fresh()
+        signed_init(model, 0)
+        for layer in model.layers:
+            k = int(dying * layer.nnz)
+            idx = np.argpartition(np.abs(layer.W.data), k)[:k]
+            layer.W.data[idx] = np.sign(layer.W.data[idx]) * 1e-12
+        return model, opt
+
+    out["DEEP R"] = {"step": (sparse_step["sparse"], 0, _median_seconds(
+                         lambda m, o: deep_r_step(m, o, Xb, yb, 1e-5, 0.0, 0, 0), repeats, fresh_signed)),
+                     "update": (0, 0, _median_seconds(lambda m, o: deep_r_update(m, o, 1e-5, 0.0, 0, 0),
+                                                      repeats, fresh_signed))}
     sim = similarity_macs(base, rows)
     ctre = _median_seconds(lambda m, o: ctre_update(m, 0.2, 0, o, "sim", cosine_similarity(m, X)), repeats, fresh)
     out["CTRE"] = {"step": (sparse_step["sparse"], 0, step), "update": (sim["sparse"], sim["dense"], ctre)}

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 08 · CTRE: grow where the two neurons fire together
+# # 09 · CTRE: grow where the two neurons fire together
 #
 # **What you will learn.** How CTRE scores a missing connection without any gradient: the cosine
 # similarity of Eq. 2, by hand and chunked; one CTRE_sim update on a printed 5-8-3 network (drop,

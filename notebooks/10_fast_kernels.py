@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 09 · Fast kernels: how the products walk the entries
+# # 10 · Fast kernels: how the products walk the entries
 #
 # **What you will learn.** Notebook 01 wrote a sparse layer's three products as equations and checked
 # them through their one-line reference forms. Every training step in this repository runs their
