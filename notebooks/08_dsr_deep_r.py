@@ -36,7 +36,7 @@
 # As in notebooks 04–07, each rule gets its equation, a hand computation on a tiny printed example,
 # the library's source, the library call and an `assert` that the two agree.
 #
-# **Runs in about 40 s (fast mode: 5 s) on a 2-core machine.** `MINISPARSE_FAST=1` shrinks the
+# **Runs in about 10 s (fast mode: 3 s) on a 2-core machine.** `MINISPARSE_FAST=1` shrinks the
 # training runs; the saved outputs come from a full run.
 
 # %%
@@ -175,9 +175,10 @@ for l, (old, new) in enumerate(zip(net.layers, net_lib.layers)):
 # LeNet-300-100 at 5 % (ERK, as every sparse start in F3) with the authors' defaults: H₀ = 0.001,
 # N_p = 11.3 % of the weights (their 600 of 5,324), SGD lr 0.1, Nesterov momentum 0.9, L2 1e-4. With
 # 35 batches per epoch the period is 25 steps (F3's choice on validation). H starts far too low: K is
-# tiny, so H doubles at every update until K enters the band; afterwards it moves up and down as the
-# weights grow. The per-layer densities drift: layers whose weights are large lose few and keep
-# receiving their share.
+# tiny, so H doubles at every update, overshoots (K well above the band), is halved back, and after a
+# few swings settles where K stays inside the band. The layers trade weights, but at this density
+# only a few percent of each layer's count: every layer prunes at the same H and gets back in
+# proportion to what it kept, so a layer only grows when its weights are larger than the others'.
 
 # %%
 data = load_dataset("mnist5k", rng=0)
@@ -293,8 +294,10 @@ print("T = 0, α = 0: identical to SGD")
 #
 # The authors' MNIST script: η = 0.5 with batch 10, ×0.8 after every epoch, α = 10⁻⁵ and the noise
 # std η·10⁻⁵ per step (T = η·10⁻¹⁰/2: tiny). A connection revived at θ = 10⁻¹² sits at the boundary,
-# so its first gradient step decides: about half of the revived connections die at once, and the
-# per-epoch count of connections that died is several times the net change of the pattern.
+# so its first gradient step decides whether it lives. Per epoch, the connections that died outnumber
+# the net change of the pattern many times over: most deaths are of connections revived a step
+# earlier. The second cell follows the revivals of a few more steps and counts how many survive
+# their first step.
 
 # %%
 sizes_r, epochs_r = ([784, 64, 32, 10], 2) if FAST else ([784, 300, 100, 10], 6)
@@ -307,6 +310,22 @@ for row in h_r.rows:
     print(f"  epoch {row['epoch']}: lr {row['lr']:.3f}  died and replaced {sum(row['rewired']):6d}  "
           f"net moved {row['moved']:6.0f}  ever active {row['ever_active']:.3f}")
 assert check_signs(model_r, 0)
+print(f"died per net move, epoch 1: {sum(h_r.rows[0]['rewired']) / h_r.rows[0]['moved']:.0f}")
+
+# %%
+opt_r = SGD(model_r, lr=h_r["lr"][-1] * 0.8, momentum=0.0)         # where the run's lr schedule left off
+rng_r, survived, revived = np.random.default_rng(1), 0, 0
+idx = rng_r.permutation(len(data.y_train))
+previous = None
+for t in range(50):
+    b = idx[t * 10:(t + 1) * 10]
+    _, up = deep_r_step(model_r, opt_r, data.X_train[b], data.y_train[b], 1e-5, None, rng_r, 0)
+    if previous is not None:                     # revived at step t − 1: did they survive step t?
+        for l in range(len(model_r.layers)):
+            revived += previous[l].size
+            survived += np.isin(previous[l], entry_keys(model_r.layers[l].W)).sum()
+    previous = up.grown
+print(f"over 49 steps, {revived} revived connections; {survived} ({survived / revived:.0%}) survived their first step")
 
 # %% [markdown]
 # ## h. In the figure: F3 with all of the paper's methods

@@ -8,6 +8,10 @@ optimisation (the method cannot fit the training set) or of generalisation (it f
 tests lower).
 
     OPENBLAS_NUM_THREADS=1 python minisparse/lab/studies/f3_budget.py --epochs 60 --out minisparse/lab/studies/f3_budget.json
+    OPENBLAS_NUM_THREADS=1 python minisparse/lab/studies/f3_budget.py --methods DSR DEEP-R --no-dense \
+        --out minisparse/lab/studies/f3_budget_dsr_deep_r.json
+
+Each row also holds the final density of every layer (DSR moves weights between layers).
 """
 import argparse
 import json
@@ -24,6 +28,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--densities", type=float, nargs="+", default=[0.01, 0.03, 0.10])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--no-dense", action="store_true", help="skip the dense baseline")
     p.add_argument("--out", default="minisparse/lab/studies/f3_budget.json")
     args = p.parse_args(argv)
     with open("figures/f3_dst_accuracy.json") as f:
@@ -31,17 +37,19 @@ def main(argv=None):
     out = {"epochs": args.epochs, "seeds": args.seeds, "densities": args.densities, "chosen": chosen,
            "rows": []}
     t0 = time.perf_counter()
-    for method in ("dense",) + METHODS:
+    for method in ([] if args.no_dense else ["dense"]) + args.methods:
         for d in ((1.0,) if method == "dense" else args.densities):
-            train_acc, test_acc = [], []
+            train_acc, test_acc, layers = [], [], []
             for seed in args.seeds:
                 data = mnist_split(None, seed)
                 model = build(method, [784, 300, 100, 10], d, seed)
                 _, acc = train_method(method, model, data, args.epochs, chosen[method], seed + 1000)
                 train_acc.append(evaluate(model, data.X_train, data.y_train)[1])
                 test_acc.append(acc["test"])
+                layers.append([layer.nnz / (layer.shape[0] * layer.shape[1]) for layer in model.layers])
             (tm, th), (trm, _) = t_interval(test_acc), t_interval(train_acc)
-            out["rows"].append({"method": method, "density": d, "train": train_acc, "test": test_acc})
+            out["rows"].append({"method": method, "density": d, "train": train_acc, "test": test_acc,
+                                "layer_density": layers})
             print(f"{method:>16} d={d:<5} train {100 * trm:5.1f}  test {100 * tm:5.1f} ± {100 * th:.1f}"
                   f"   [{time.perf_counter() - t0:6.0f} s]", flush=True)
     atomic_write(args.out, lambda f: f.write(json.dumps(out, indent=1).encode()))
