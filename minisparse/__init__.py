@@ -5,7 +5,7 @@ hand; a training step costs O(batch · nnz) unless a method asks for dense infor
 
 The package follows the article: :mod:`~minisparse.network` (the sparse layer, the MLP and its training
 step), :mod:`~minisparse.pruning` (by order), :mod:`~minisparse.growth`,
-:mod:`~minisparse.sparse_training` (static, SET, RigL, Sparse Momentum, CTRE), :mod:`~minisparse.data`;
+:mod:`~minisparse.sparse_training` (static, SET, RigL, Sparse Momentum, DSR, DEEP R, CTRE), :mod:`~minisparse.data`;
 figures and benchmarks are in :mod:`minisparse.lab`.
 """
 from . import data, growth, network, pruning, sparse_training

@@ -22,6 +22,13 @@ def toy(seed, sizes, density, activation, B):
     return model, X, y
 
 
+def small_teacher(n=600):
+    """A 20-feature, 4-class teacher task, split train/val/test: enough for a few epochs of a loop."""
+    from minisparse.data.datasets import make_teacher_data, stratified_split
+    X, y = make_teacher_data(n=n, n_features=20, n_classes=4, n_hidden=24, rng=0)
+    return stratified_split(X, y, rng=0)
+
+
 def captured_figures(monkeypatch, module):
     """Make ``module._save`` keep the figure (drawn) instead of writing it; returns the list it fills."""
     figs = []

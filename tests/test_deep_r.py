@@ -5,13 +5,23 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from helpers import small_teacher
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minisparse import SGD, SparseMLP
-from minisparse.data.datasets import make_teacher_data, stratified_split
 from minisparse.network.topology import entry_keys, from_keys, is_canonical
-from minisparse.sparse_training.deep_r import (EPSILON, GDNOISE, check_signs, connection_signs, deep_r_step,
-                                               deep_r_update, signed_init, temperature_for, train_deep_r)
+from minisparse.sparse_training.deep_r import (
+    EPSILON,
+    GDNOISE,
+    check_signs,
+    connection_signs,
+    deep_r_step,
+    deep_r_update,
+    signed_init,
+    temperature_for,
+    train_deep_r,
+)
 
 
 def batch(n_in=6, n_classes=3, n=16, seed=0):
@@ -124,13 +134,8 @@ def test_count_sign_and_canonical_form_hold_at_every_step(seed, T, l1):
             assert up.dropped[l].size == up.grown[l].size
 
 
-def teacher():
-    X, y = make_teacher_data(n=600, n_features=20, n_classes=4, n_hidden=24, rng=0)
-    return stratified_split(X, y, rng=0)
-
-
 def test_training_same_seed_same_run_logs_per_epoch_and_learns():
-    data = teacher()
+    data = small_teacher()
     runs = []
     for _ in range(2):
         model = SparseMLP.random([20, 24, 16, 4], density=0.2, topology="erk", rng=0)

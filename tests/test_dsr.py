@@ -4,14 +4,21 @@ import copy
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from helpers import small_teacher
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minisparse import SGD, SparseMLP
-from minisparse.data.datasets import make_teacher_data, stratified_split
 from minisparse.network.topology import entry_keys, from_keys, is_canonical, mask
-from minisparse.sparse_training.dsr import (N_P_FRACTION, adapt_threshold, below_threshold, default_n_prune,
-                                            dsr_update, reallocate, train_dsr)
-
+from minisparse.sparse_training.dsr import (
+    N_P_FRACTION,
+    adapt_threshold,
+    below_threshold,
+    default_n_prune,
+    dsr_update,
+    reallocate,
+    train_dsr,
+)
 
 # ---------------------------------------------------------------- the rules, by hand
 
@@ -131,13 +138,8 @@ def test_update_conserves_nnz_keeps_canonical_and_grows_apart_from_what_it_prune
         assert np.array_equal(entry_keys(layer.W), np.union1d(np.setdiff1d(k0, d), g))
 
 
-def teacher():
-    X, y = make_teacher_data(n=600, n_features=20, n_classes=4, n_hidden=24, rng=0)
-    return stratified_split(X, y, rng=0)
-
-
 def test_training_same_seed_same_run_and_the_threshold_moves_towards_the_target():
-    data = teacher()
+    data = small_teacher()
     runs = []
     for _ in range(2):
         model = SparseMLP.random([20, 24, 16, 4], density=0.2, rng=0)
