@@ -115,6 +115,7 @@ def train_method(method, model, data, epochs, hp, rng, schedule_epochs=None, on_
                         H = dsr_update(model, H, n_prune, rng, opt, hp["tolerance"]).next_threshold
         else:
             _, step = run_epoch(model, opt, X, y, 100, rng, dense=method == "Sparse Momentum", step0=step)
+        model.end_epoch()                            # k-WTA layers decay their boost strength
         if is_epoch_update(epoch, E) and epoch < epochs:
             if method == "SET":
                 set_update(model, hp["zeta"], rng, opt)

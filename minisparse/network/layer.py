@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from . import activations, kernels
 from .kernels.fast import Walks
+from .kwta import KWinners
 
 
 class SparseLinear:
@@ -32,7 +33,11 @@ class SparseLinear:
     ----------
     W : csr_array (n_in, n_out)   rows are presynaptic neurons; explicit zeros are connections.
     b : ndarray (n_out,)
-    activation : {'relu', 'tanh', 'sigmoid', 'linear'}
+    activation : {'relu', 'tanh', 'sigmoid', 'linear'} or a :class:`~minisparse.network.kwta.KWinners`
+
+    ``input_fraction``: the share of this layer's inputs active per row, when the layer before is
+    k-WTA (k/n_in; None otherwise, set by ``SparseMLP.link_activations``). The products then work
+    from the active units only (:mod:`~minisparse.network.kernels.active`).
     """
 
     def __init__(self, W, b, activation="relu"):
@@ -42,15 +47,25 @@ class SparseLinear:
             raise ValueError(f"b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
         if b.dtype != W.dtype:
             raise TypeError(f"b has dtype {b.dtype} but W has {W.dtype}: use one dtype per model")
-        self.f, self.f_prime = activations.get(activation)
-        self.activation = activation
         self.W, self.b = W, b
+        self.input_fraction, self.input_kernels = None, "auto"
+        self.set_activation(activation)
 
-    def forward(self, A_prev):
-        """Z = A_prev @ W + b, A = f(Z).   # (B, n_out), (B, n_out)"""
+    def set_activation(self, activation):
+        """f and f′ from a name, or a stateful :class:`KWinners` (k-WTA) over this layer's units."""
+        if isinstance(activation, KWinners):
+            if activation.n != self.b.shape[0]:
+                raise ValueError(f"KWinners over {activation.n} units for a layer of {self.b.shape[0]}")
+            self.f, self.f_prime, self.activation = activation, activation.derivative, activation.name
+        else:
+            self.f, self.f_prime = activations.get(activation)
+            self.activation = activation
+
+    def forward(self, A_prev, training=False):
+        """Z = A_prev @ W + b, A = f(Z) (k-WTA: ``training`` updates its duty cycles).   # (B, n_out), (B, n_out)"""
         Z = kernels.forward_product(self, A_prev)                  # A_prev @ W, a fresh (B, n_out) array
         Z += self.b                                                 # in place: no second (B, n_out)
-        return Z, self.f(Z)
+        return Z, self.f(Z, training) if self.activation == KWinners.name else self.f(Z)
 
     def backward(self, A_prev, Z, A, dA, need_dA_prev=True, dense=False):
         """Given dA = ∂L/∂A return (dW on W's pattern (nnz,), db (n_out,), dA_prev (B, n_in) or None,
@@ -59,7 +74,7 @@ class SparseLinear:
         dZ = dA * self.f_prime(Z, A)                                            # (B, n_out)
         dW = kernels.sampled_product(self, A_prev, dZ)                          # (nnz,) Σ_b A_prev[b,i] dZ[b,j]
         db = dZ.sum(axis=0)                                                     # (n_out,)
-        dA_prev = kernels.input_gradient_product(self, dZ) if need_dA_prev else None   # (B, n_in) dZ Wᵀ
+        dA_prev = kernels.input_gradient_product(self, dZ, A_prev) if need_dA_prev else None   # (B, n_in) dZ Wᵀ
         G = A_prev.T @ dZ if dense else None                                    # (n_in, n_out), on request
         return dW, db, dA_prev, G
 
@@ -106,5 +121,6 @@ class SparseLinear:
 
     def __repr__(self):
         n_in, n_out = self.shape
+        act = repr(self.f) if self.activation == KWinners.name else repr(self.activation)
         return (f"SparseLinear({n_in} → {n_out}, nnz={self.nnz:,}, density={self.density:.4g}, "
-                f"activation={self.activation!r}, dtype={self._W.dtype})")
+                f"activation={act}, dtype={self._W.dtype})")

@@ -78,12 +78,13 @@ class SparseMLP:
         """Global density Σ nnz_l / Σ n_in·n_out."""
         return self.nnz / sum(layer.shape[0] * layer.shape[1] for layer in self.layers)
 
-    def forward(self, X, keep=False):
-        """Logits Z_L (B, n_classes); with ``keep`` also the list of (A_prev, Z, A) per layer."""
+    def forward(self, X, keep=False, training=False):
+        """Logits Z_L (B, n_classes); with ``keep`` also the list of (A_prev, Z, A) per layer.
+        ``training``: a training pass (k-WTA layers use k, not k_inference, and update duty cycles)."""
         A = check_X(X, self.n_in).astype(self.dtype, copy=False)
         cache = []
         for layer in self.layers:
-            Z, A_next = layer.forward(A)
+            Z, A_next = layer.forward(A, training)
             cache.append((A, Z, A_next))
             A = A_next
         return (A, cache) if keep else A
@@ -103,7 +104,7 @@ class SparseMLP:
         ``dense``: False, True (every layer) or a collection of layer indices whose dense gradient
         G = A_prevᵀ dZ over all positions is also returned (O(B·n_in·n_out); growth methods only).
         """
-        Z_out, cache = self.forward(X, keep=True)
+        Z_out, cache = self.forward(X, keep=True, training=True)
         y = check_y(y, self.n_classes, Z_out.shape[0])
         loss = losses.cross_entropy(Z_out, y)
         want_dense = set(range(len(self.layers))) if dense is True else set(dense or ())
@@ -115,6 +116,19 @@ class SparseMLP:
                                                     dense=l in want_dense)
             grads[l] = Grad(dW, db, G)
         return loss, grads
+
+    def link_activations(self):
+        """Tell each layer how sparse its input is: k/n_in after a k-WTA layer, None otherwise."""
+        for prev, layer in zip(self.layers, self.layers[1:]):
+            layer.input_fraction = prev.f.k / prev.shape[1] if prev.activation == "kwta" else None
+        self.layers[0].input_fraction = None
+        return self
+
+    def end_epoch(self):
+        """Once per epoch, from every training loop: k-WTA layers decay their boost strength."""
+        for layer in self.layers:
+            if hasattr(layer.f, "end_epoch"):
+                layer.f.end_epoch()
 
     def __repr__(self):
         widths = [self.n_in] + [layer.shape[1] for layer in self.layers]

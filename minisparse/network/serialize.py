@@ -5,6 +5,7 @@ File layout, version 1. Every entry is a plain NumPy array, so ``np.load(allow_p
     format           'minisparse-model' (0-d unicode)     version         1         n_layers   L
     W.{l}.data       (nnz_l,)      W.{l}.indices  (nnz_l,)       W.{l}.indptr    (n_in_l + 1,)
     W.{l}.shape      (2,)          b.{l}          (n_out_l,)     activation.{l}  0-d unicode
+    kwta.{l}.state   a k-WTA layer's parameters as JSON (0-d unicode)   kwta.{l}.duty  (n_out_l,) duty cycles
     optimizer        class name, e.g. 'Adam' (absent when saved without an optimizer)
     optimizer.hyper  its hyper-parameters as JSON (0-d unicode)
     opt.{name}       every array of ``optimizer.state_arrays()``: opt.v_W.0, opt.V.1, opt.t, …
@@ -22,6 +23,7 @@ import zipfile
 import numpy as np
 import scipy.sparse as sp
 
+from .kwta import KWinners
 from .layer import SparseLinear
 from .mlp import SparseMLP
 from .optim import OPTIMIZERS
@@ -46,6 +48,8 @@ def model_arrays(model, optimizer=None):
         out |= {f"W.{l}.data": W.data, f"W.{l}.indices": W.indices, f"W.{l}.indptr": W.indptr,
                 f"W.{l}.shape": np.array(W.shape, dtype=np.int64), f"b.{l}": layer.b,
                 f"activation.{l}": np.array(layer.activation)}
+        if layer.activation == KWinners.name:
+            out |= {f"kwta.{l}.state": np.array(json.dumps(layer.f.state())), f"kwta.{l}.duty": layer.f.duty_cycles}
     if optimizer is not None:
         name = type(optimizer).__name__
         if OPTIMIZER_CLASSES.get(name) is not type(optimizer):
@@ -130,7 +134,7 @@ def load(path):
             raise ValueError(f"unsupported version {get('version')}; this minisparse reads version {VERSION}")
         if get("n_layers").shape != () or int(get("n_layers")) < 1:
             raise ValueError(f"n_layers must be a positive integer, got {get('n_layers')}")
-        model = SparseMLP([load_layer(get, l) for l in range(int(get("n_layers")))])
+        model = SparseMLP([load_layer(get, l) for l in range(int(get("n_layers")))]).link_activations()
         return model, (load_optimizer(get, model) if "optimizer" in arrays else None)
     except KeyError as e:
         raise ValueError(f"{path} lacks the array {e.args[0]!r} (truncated, or not written by save)") from e
@@ -171,4 +175,10 @@ def load_layer(get, l):
     W = sp.csr_array((data, indices, indptr), shape=(n_in, n_out))
     check(is_canonical(W), "W is not canonical CSR (row pointers, or unsorted/duplicate/out-of-range columns)")
     W.has_canonical_format = True
+    if str(activation) == KWinners.name:
+        try:
+            kw = KWinners.from_state(json.loads(str(get(f"kwta.{l}.state"))), get(f"kwta.{l}.duty"))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"layer {l}: its k-WTA state is unreadable: {e}") from e
+        return SparseLinear(W, b, kw)
     return SparseLinear(W, b, str(activation))

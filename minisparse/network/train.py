@@ -175,6 +175,7 @@ def fit(model, optimizer, data, epochs, batch_size=100, rng=0, verbose=True, den
                                report_every=HEARTBEAT if verbose else None)
         seconds = time.perf_counter() - start
         macs = epoch_macs(model, len(y), batch_size, range(len(model.layers)) if dense else ())
+        model.end_epoch()                        # k-WTA layers decay their boost strength
         row = epoch_row(model, X, y, splits, epoch, loss, step, seconds, macs)
         history.append(**row)
         if verbose:

@@ -229,6 +229,7 @@ def train_ctre(model, data, epochs, variant="sim", zeta=0.2, lr=0.01, momentum=0
         start = time.perf_counter()
         loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step,
                                report_every=HEARTBEAT if verbose else None)
+        model.end_epoch()                        # k-WTA layers decay their boost strength
         row = epoch_row(model, X, y, splits, epoch, loss, step, time.perf_counter() - start,
                         epoch_macs(model, len(y), batch_size), ever_active=ever_active.rate)
         if variant == "seq" and growth == "cosine":

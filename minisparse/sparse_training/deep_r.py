@@ -200,6 +200,7 @@ def train_deep_r(model, data, epochs, l1=1e-5, temperature=None, lr=0.5, lr_deca
         log.record(model, W_start, step=step, epoch=epoch, macs={"sparse": 0, "dense": 0}, ever_active=ever,
                    extra=dict(rewired=rewired.tolist(), lr=optimizer.hyper["lr"]))
         moved = sum(topology_change(W0, layer.W).moved for W0, layer in zip(W_start, model.layers))
+        model.end_epoch()                        # k-WTA layers decay their boost strength
         row = epoch_row(model, X, y, splits, epoch, loss_sum / len(y), step, time.perf_counter() - start, macs,
                         lr=optimizer.hyper["lr"], rewired=rewired.tolist(), moved=moved,
                         moved_fraction=moved / model.nnz, ever_active=ever.rate)

@@ -200,6 +200,7 @@ def train_dsr(model, data, epochs, threshold=1e-3, n_prune=None, tolerance=0.1, 
                                       pruned=update.pruned, regrown=update.grown_counts))
                 H = update.next_threshold
         moved = sum(topology_change(W0, layer.W).moved for W0, layer in zip(W_start, model.layers))
+        model.end_epoch()                        # k-WTA layers decay their boost strength
         row = epoch_row(model, X, y, splits, epoch, loss_sum / len(y), step, time.perf_counter() - start, macs,
                         updates=len(log), threshold=H, moved=moved, moved_fraction=moved / model.nnz,
                         ever_active=ever.rate)

@@ -217,6 +217,7 @@ def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=
                                                for d, g in zip(update.dropped, update.grown)]))
         seconds = time.perf_counter() - start
         moved = sum(topology_change(W0, layer.W).moved for W0, layer in zip(W_start, model.layers))
+        model.end_epoch()                        # k-WTA layers decay their boost strength
         row = epoch_row(model, X, y, splits, epoch, loss_sum / len(y), step, seconds, macs,
                         updates=len(log), moved=moved, moved_fraction=moved / model.nnz,
                         ever_active=ever.rate)

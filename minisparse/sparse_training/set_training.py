@@ -130,6 +130,7 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
         start = time.perf_counter()
         loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step,
                                report_every=HEARTBEAT if verbose else None)
+        model.end_epoch()                        # k-WTA layers decay their boost strength
         row = epoch_row(model, X, y, splits, epoch, loss, step, time.perf_counter() - start,
                         epoch_macs(model, len(y), batch_size), moved=moved, ever_active=ever_active.rate)
         history.append(**row)

@@ -176,6 +176,7 @@ def train_sparse_momentum(model, data, epochs, prune_rate=0.5, lr=0.1, momentum=
             loss, _ = train_step(model, opt, X[idx], y[idx], dense=True)    # G and V: dense
             losses.append(loss * len(idx))
             step += 1
+        model.end_epoch()                        # k-WTA layers decay their boost strength
         row = epoch_row(model, X, y, splits, epoch, float(np.sum(losses) / len(y)), step,
                         time.perf_counter() - start, macs, ever_active=ever_active.rate)
         history.append(**row)
