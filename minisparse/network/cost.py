@@ -8,7 +8,7 @@ biases, the optimizer) is O(B·width + nnz) and left out.
 
 After a k-WTA layer only k of a layer's n_in inputs are active per row, and each of its three
 products needs only the active rows of W: B·(k/n_in)·nnz multiply-adds each, in expectation over
-which units win (``layer.input_fraction`` = k/n_in; :mod:`minisparse.network.kernels.active`).
+which units win (``layer.input_fraction`` = k/n_in; :mod:`minisparse.network.kernels.active_units`).
 These are the multiply-adds the computation needs, whichever kernel runs it: the dense-input kernels,
 faster above ~5 % active inputs, multiply the zeros too. :func:`active_macs` counts one batch exactly.
 """

@@ -176,7 +176,7 @@ def use_kwinners(model, layers=None, **kwargs):
     ``layers``: indices of hidden layers (default: every hidden layer); ``kwargs`` go to
     :class:`KWinners` (``k`` or ``percent_on``, boosting). The layer after each one learns that its
     input has k active units per row, which the products then exploit
-    (:mod:`minisparse.network.kernels.active`) and ``cost`` counts.
+    (:mod:`minisparse.network.kernels.active_units`) and ``cost`` counts.
     """
     hidden = range(len(model.layers) - 1)
     layers = list(hidden) if layers is None else list(layers)

@@ -37,7 +37,7 @@ class SparseLinear:
 
     ``input_fraction``: the share of this layer's inputs active per row, when the layer before is
     k-WTA (k/n_in; None otherwise, set by ``SparseMLP.link_activations``). The products then work
-    from the active units only (:mod:`~minisparse.network.kernels.active`).
+    from the active units only (:mod:`~minisparse.network.kernels.active_units`).
     """
 
     def __init__(self, W, b, activation="relu"):

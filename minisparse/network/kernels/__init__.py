@@ -22,15 +22,15 @@ or for a whole process, with the environment variable ``MINISPARSE_KERNELS=refer
 import). The reference forms gather (B, nnz) arrays, so they are for small layers.
 
 A layer whose input comes from a k-WTA layer (``layer.input_fraction`` = k/n_in) has a third form,
-:mod:`.active`, which works from the active inputs only (B·k·nnz/n_in MACs): the fast path uses it
+:mod:`.active_units`, which works from the active inputs only (B·k·nnz/n_in MACs): the fast path uses it
 when :func:`uses_active` says so (``layer.input_kernels``: 'auto', the default, below
-``active.ACTIVE_FRACTION_MAX``; 'active'; 'dense'). Its oracle is the same reference form.
+``active_units.ACTIVE_FRACTION_MAX``; 'active'; 'dense'). Its oracle is the same reference form.
 """
 import contextlib
 import contextvars
 import os
 
-from . import active as active_units
+from . import active_units
 from . import fast, reference
 
 KINDS = ("fast", "reference")
