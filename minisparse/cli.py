@@ -13,6 +13,7 @@ written atomically into ``--out`` (default ``runs/<method>-<data>-<density>``).
     python -m minisparse figures --fast          # minisparse.lab.figures: regenerate the figures
     python -m minisparse bench                   # minisparse.lab.bench: CSR step vs dense W ⊙ M
     python -m minisparse bench-methods           # minisparse.lab.bench_methods: each method's costs
+    python -m minisparse bench-kwta              # minisparse.lab.bench_kwta: time against active inputs k
 """
 import argparse
 import importlib
@@ -119,13 +120,15 @@ def train_command(args):
 
 LAB = {"figures": ("minisparse.lab.figures", "regenerate the articles' figures (see figures --help)"),
        "bench": ("minisparse.lab.bench", "time and memory of a step: CSR against dense W ⊙ M"),
-       "bench-methods": ("minisparse.lab.bench_methods", "each method's cost per step and per update")}
+       "bench-methods": ("minisparse.lab.bench_methods", "each method's cost per step and per update"),
+       "bench-kwta": ("minisparse.lab.bench_kwta", "the products' time as the active inputs per row (k) shrink")}
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in LAB:                 # the lab's commands parse their own arguments
-        return importlib.import_module(LAB[argv[0]][0]).main(argv[1:])
+        result = importlib.import_module(LAB[argv[0]][0]).main(argv[1:])
+        return result if isinstance(result, int) else 0     # a lab command returns its data: success
     parser = argparse.ArgumentParser(prog="python -m minisparse", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, text) in LAB.items():

@@ -153,3 +153,12 @@ def test_fixed_epsilon_table_reports_cost_per_multiply_add(fast_run):
         assert float(row[-1]) == pytest.approx(args.batch * csr.width * 4 / 2**20, abs=0.06)
         assert ("dense" in r) == (csr.width <= args.dense_max_width)
     assert text.count("sweep 3, ε = ") == len(args.eps_widths) - 1
+
+
+def test_bench_kwta_times_every_product_for_every_k():
+    from minisparse.lab import bench_kwta
+    result = bench_kwta.product_times(width=120, density=0.1, batch=16, ks=(12, 6), repeats=1)
+    assert set(result["active"]) == {12, 6} and set(result["dense"]) == set(bench_kwta.PRODUCTS)
+    assert all(set(t) == set(bench_kwta.PRODUCTS) | {"csr"} and all(v > 0 for v in t.values())
+               for t in result["active"].values())
+    assert result["nnz"] == round(0.1 * 120 * 120)

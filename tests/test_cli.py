@@ -95,8 +95,11 @@ def test_the_lab_commands_run_through_the_same_entry_point(capsys):
     assert cli.main(["figures", "--list"]) == 0
     listed = capsys.readouterr().out
     assert "f0_static_sparse.png" in listed and "pruning_by_order.png" in listed
-    for command in ("bench", "bench-methods"):
+    for command in ("bench", "bench-methods", "bench-kwta"):
         with pytest.raises(SystemExit) as stop:
             cli.main([command, "--help"])
         assert stop.value.code == 0
         assert f"python -m minisparse {command}" in capsys.readouterr().out
+    # a lab command that returns its numbers still exits 0 (sys.exit(dict) would print it and exit 1)
+    assert cli.main(["bench-kwta", "--fast"]) == 0
+    assert "dense-input fast path" in capsys.readouterr().out
