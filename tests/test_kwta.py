@@ -133,8 +133,9 @@ def k_active(rng, B, n, k, dtype):
 
 
 @given(seed=st.integers(0, 10_000), B=st.integers(1, 12), n_in=st.integers(1, 25), n_out=st.integers(1, 25),
-       density=st.floats(0.0, 1.0), k=st.integers(0, 6), f32=st.booleans(), chunk=st.sampled_from([1, 7, 1 << 18]))
-def test_active_products_equal_the_reference_forms(seed, B, n_in, n_out, density, k, f32, chunk):
+       density=st.floats(0.0, 1.0), k=st.integers(0, 6), f32=st.booleans(), chunk=st.sampled_from([1, 7, 1 << 18]),
+       scatter=st.sampled_from([0.0, 1e9]))
+def test_active_products_equal_the_reference_forms(seed, B, n_in, n_out, density, k, f32, chunk, scatter):
     rng = np.random.default_rng(seed)
     dtype = np.float32 if f32 else np.float64
     nnz = int(round(density * n_in * n_out))
@@ -143,8 +144,8 @@ def test_active_products_equal_the_reference_forms(seed, B, n_in, n_out, density
     A = k_active(rng, B, n_in, min(k, n_in), dtype)
     dZ = rng.standard_normal((B, n_out)).astype(dtype)
     rows = np.repeat(np.arange(n_in), np.diff(W.indptr))
-    old = active.CHUNK
-    active.CHUNK = chunk
+    old, old_ratio = active.CHUNK, active.SCATTER_RATIO
+    active.CHUNK, active.SCATTER_RATIO = chunk, scatter      # both sampled forms, any chunking
     try:
         Ac = active.active_rows(A)
         tol = dict(rtol=1e-4, atol=1e-4) if f32 else dict(rtol=1e-12, atol=1e-12)
@@ -154,7 +155,7 @@ def test_active_products_equal_the_reference_forms(seed, B, n_in, n_out, density
         assert np.allclose(active.input_gradient_product(W, Ac, dZ), masked, **tol)
         assert active.forward_product(W, Ac).dtype == dtype and active.sampled_product(W, Ac, dZ, rows).dtype == dtype
     finally:
-        active.CHUNK = old
+        active.CHUNK, active.SCATTER_RATIO = old, old_ratio
 
 
 def test_the_switch_uses_active_forms_below_the_crossover_and_reference_under_the_switch(monkeypatch):

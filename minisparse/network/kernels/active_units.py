@@ -19,9 +19,12 @@ shape (T, B·n_out) whose row t is W's row i_t placed in sample b_t's block, and
     Z.ravel()   = Pᵀ @ a           (a scatter-add, SciPy's compiled CSC matvec)
     dA_active   = P @ dZ.ravel()   (one compiled CSR matvec)
 
-The sampled product is the same trick turned around: for every stored entry (i, j) of W, the samples
-in which unit i fired (a row of A_prevᵀ, gathered per entry) with their columns shifted to b·n_out + j,
-then one matvec with dZ.ravel(). Each form works in chunks of about CHUNK gathered entries, so that
+The sampled product has two forms. When the gathered entries M = Σ_active rownnz are few (at most
+SCATTER_RATIO·nnz), each gathered entry adds a·dZ[b, j] to its own dW entry (a scatter-add,
+``np.bincount``): O(M + nnz). Otherwise the stacking trick turned around is faster: for every stored
+entry (i, j) of W, the samples in which unit i fired (a row of A_prevᵀ, gathered per entry) with their
+columns shifted to b·n_out + j, then one matvec with dZ.ravel(): O(M) plus a gather per entry, so
+its time has an O(nnz) floor. Each form works in chunks of about CHUNK gathered entries, so that
 its temporaries stay in cache; their plain forms are the reference products of
 :mod:`~minisparse.network.kernels.reference` on the dense A_prev (``tests/test_kernels.py``).
 
@@ -35,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 CHUNK = 1 << 18     # gathered entries per chunk: a few MB of temporaries
+SCATTER_RATIO = 2.5  # the sampled product scatter-adds while M ≤ this · nnz (measured crossover)
 ACTIVE_FRACTION_MAX = 0.05   # below this share of active inputs the active-unit forms are the faster
 
 
@@ -101,6 +105,26 @@ def sampled_product(W, A, dZ, entry_rows):
     """dW_k = Σ_{b: i_k active in b} A[b, i_k]·dZ[b, j_k] at W's stored entries.   # (nnz,)
 
     ``entry_rows``: the row i_k of each stored entry (aligned with W.data)."""
+    gathered = int(np.diff(W.indptr)[A.indices].sum())
+    if gathered <= SCATTER_RATIO * W.nnz:
+        return _sampled_scatter(W, A, dZ)
+    return _sampled_per_entry(W, A, dZ, entry_rows)
+
+
+def _sampled_scatter(W, A, dZ):
+    """Each active (b, i) and each stored entry e = (i, j) of row i: dW_e += a·dZ[b, j].   # (nnz,)"""
+    B, n_out = dZ.shape
+    ids = sp.csr_array((np.arange(W.nnz, dtype=np.int64), W.indices, W.indptr), shape=W.shape)
+    G = ids[A.indices]                                                 # (T, n_out): entry ids of the active rows
+    per_t = np.diff(G.indptr)
+    at = G.indices.astype(np.int64) + np.repeat(np.repeat(np.arange(B, dtype=np.int64) * n_out,
+                                                          np.diff(A.indptr)), per_t)      # b·n_out + j
+    contributions = dZ.ravel()[at] * np.repeat(A.data, per_t)
+    return np.bincount(G.data, weights=contributions, minlength=W.nnz).astype(dZ.dtype, copy=False)
+
+
+def _sampled_per_entry(W, A, dZ, entry_rows):
+    """Per stored entry (i, j): its row's samples, shifted to b·n_out + j, dotted with dZ.ravel().   # (nnz,)"""
     B, n_out = dZ.shape
     fired = A.T.tocsr()                                                # (n_in, B): per unit, where it fired
     per_entry = np.diff(fired.indptr)[entry_rows]                      # samples behind each entry, (nnz,)
