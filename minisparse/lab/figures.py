@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import fig_ctre, fig_dst, fig_dst_extras, fig_pruning
+from . import fig_ctre, fig_dst, fig_dst_extras, fig_kwta, fig_pruning
 from .common import fast_mode, progress, save_figure, save_json
 from ..data.datasets import Split, load_dataset, make_random_data
 from ..sparse_training.static import train_static
@@ -96,7 +96,7 @@ FIGURES = {
     "sparse_momentum_update": ("F2: one real Sparse Momentum update on LeNet-300-100",
                                fig_dst.sparse_momentum_update_data, fig_dst.sparse_momentum_update_plot,
                                "f2_sparse_momentum_update.png"),
-    "dst_accuracy": ("F3: accuracy vs weights kept, dense/static/SET/RigL/Sparse Momentum",
+    "dst_accuracy": ("F3: accuracy vs weights kept, dense/static/SET/RigL/Sparse Momentum/DSR/DEEP R",
                      fig_dst.dst_accuracy_data, fig_dst.dst_accuracy_plot, "f3_dst_accuracy.png"),
     "dst_dead_neurons": ("dead hidden neurons per epoch, per method",
                          fig_dst_extras.dst_dead_neurons_data, fig_dst_extras.dst_dead_neurons_plot, "dst_dead_neurons.png"),
@@ -114,6 +114,8 @@ FIGURES = {
                       fig_ctre.ctre_accuracy_data, fig_ctre.ctre_accuracy_plot, "f7_ctre_accuracy.png"),
     "ctre_density": ("F8: accuracy vs density (ε = 1…6) on the Madelon-like set",
                      fig_ctre.ctre_density_data, fig_ctre.ctre_density_plot, "f8_ctre_density.png"),
+    "kwta": ("k-WTA on sparse weights: accuracy and cost grid, noise robustness, silent units and boosting",
+             fig_kwta.kwta_data, fig_kwta.kwta_plot, "kwta_sparse_activations.png"),
 }
 
 
