@@ -5,6 +5,7 @@
     python -m minisparse train --method sparse_momentum --data teacher --density 0.1 --lr 0.05
     python -m minisparse train --method dsr --data mnist5k --density 0.05
     python -m minisparse train --method deep_r --data mnist5k --density 0.02 --epochs 10
+    python -m minisparse train --method rigl --data mnist5k --density 0.1 --kwta 0.05
     python -m minisparse train --method ctre_sim --data madelon --hidden 1000 1000 1000 --epsilon 1
 
 One progress line per epoch; the history (JSON) and the model (.npz, ``minisparse.serialize``) are
@@ -24,6 +25,7 @@ import sys
 import numpy as np
 
 from .network import init, serialize
+from .network.kwta import use_kwinners
 from .sparse_training.ctre import train_ctre
 from .sparse_training.deep_r import train_deep_r
 from .sparse_training.dsr import train_dsr
@@ -93,10 +95,14 @@ def train_command(args):
     if args.density is not None and not 0 < args.density <= 1:
         raise SystemExit(f"--density must be in (0, 1] (fraction of connections kept), got {args.density}")
     density = args.density if args.density is not None else 0.05
+    if args.kwta is not None and not 0 < args.kwta < 1:
+        raise SystemExit(f"--kwta must be in (0, 1) (share of each hidden layer's units that fire), got {args.kwta}")
     dtype = np.dtype(args.dtype)
     data = load_dataset(args.data, rng=args.seed, dtype=dtype)
     sizes = [data.n_features, *args.hidden, data.n_classes]
     model = build_model(args.method, sizes, density, args.epsilon, args.seed, dtype)
+    if args.kwta is not None:                   # the paper's boosting: β = 1.5, ×0.85 per epoch
+        use_kwinners(model, percent_on=args.kwta)
     if args.verbose:
         print(f"{args.method} on {args.data} {data!r}\n{model!r}", flush=True)
     history, log = run(args.method, model, data, args.epochs, args.lr, args.batch_size, args.seed,
@@ -104,6 +110,7 @@ def train_command(args):
     out = args.out or os.path.join("runs", f"{args.method}-{args.data}-{model.density:.4g}")
     os.makedirs(out, exist_ok=True)
     record = {"method": args.method, "data": args.data, "sizes": sizes, "seed": args.seed, "dtype": args.dtype,
+              "kwta": args.kwta,
               "regrow": args.regrow, "lr": args.lr, "lr_scale": args.lr_scale, "zeta": args.zeta,
               "density": model.density, "nnz": model.nnz, "peak_memory_mib": peak_memory_mib(),
               "history": history.rows, "topology_log": log}
@@ -150,6 +157,8 @@ def main(argv=None):
     t.add_argument("--lr-scale", type=float, nargs="+", metavar="S",
                    help="SET: one learning-rate multiplier per layer (e.g. 1 1 1 0.01 for a very wide output layer)")
     t.add_argument("--zeta", type=float, help="SET: fraction of each layer rewired per epoch (default 0.3)")
+    t.add_argument("--kwta", type=float, metavar="PERCENT_ON",
+                   help="k-winners-take-all in every hidden layer, k = round(PERCENT_ON·width), with boosting")
     t.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="float32 halves memory and speeds up the kernels (large networks)")
     t.add_argument("--out", help="output folder (default runs/<method>-<data>-<density>)")

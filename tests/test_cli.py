@@ -103,3 +103,15 @@ def test_the_lab_commands_run_through_the_same_entry_point(capsys):
     # a lab command that returns its numbers still exits 0 (sys.exit(dict) would print it and exit 1)
     assert cli.main(["bench-kwta", "--fast"]) == 0
     assert "dense-input fast path" in capsys.readouterr().out
+
+
+def test_kwta_option_trains_saves_and_reloads(tmp_path):
+    record = cli.main(["train", "--method", "set", "--data", "teacher", "--hidden", "40", "--epochs", "2",
+                       "--kwta", "0.1", "--out", str(tmp_path), "--quiet"])
+    assert record == 0
+    saved = json.loads((tmp_path / "history.json").read_text())
+    model, _ = serialize.load(tmp_path / "model.npz")
+    assert saved["kwta"] == 0.1 and model.layers[0].activation == "kwta" and model.layers[0].f.k == 4
+    assert model.layers[0].f.boost_strength == pytest.approx(1.5 * 0.85 ** 2)
+    with pytest.raises(SystemExit, match="--kwta must be in"):
+        cli.main(["train", "--method", "set", "--data", "teacher", "--kwta", "1.5"])
