@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "minisparse"
 # each part of the library may import from the parts listed (and from itself)
 LAYERS = {"network": set(), "data": {"network"}, "pruning": {"network"}, "growth": {"network", "pruning"},
-          "sparse_training": {"network", "pruning", "growth", "data"}}
+          "sparse_training": {"network", "pruning", "growth", "data"},
+          "continual": {"network", "pruning", "growth", "data", "sparse_training"}}
 
 
 def module_name(path):

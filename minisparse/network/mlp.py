@@ -34,6 +34,19 @@ def layer_nnz(shapes, topology, density=None, epsilon=None):
     raise ValueError(f"unknown topology {topology!r}; expected one of {TOPOLOGIES}")
 
 
+def restrict_logits(Z, classes, y=None):
+    """Z with every column outside ``classes`` set to −inf: softmax, loss and argmax see only those
+    classes, and the others get no gradient.   # (B, C), a copy"""
+    classes = np.asarray(classes, dtype=np.int64)
+    if classes.ndim != 1 or classes.size == 0 or classes.min() < 0 or classes.max() >= Z.shape[1]:
+        raise ValueError(f"classes must be a non-empty list of output units in [0, {Z.shape[1]}), got {classes}")
+    if y is not None and not np.isin(y, classes).all():
+        raise ValueError(f"labels {np.setdiff1d(y, classes)} are not among the classes {classes.tolist()}")
+    out = np.full_like(Z, -np.inf)
+    out[:, classes] = Z[:, classes]
+    return out
+
+
 class SparseMLP:
     """Z_l = A_{l−1} @ W_l + b_l, A_l = f(Z_l); the last layer is linear and the loss applies softmax.
 
@@ -98,14 +111,18 @@ class SparseMLP:
         """Predicted class per row.   # (B,)"""
         return self.forward(X).argmax(axis=1)
 
-    def loss_and_grads(self, X, y, dense=False):
+    def loss_and_grads(self, X, y, dense=False, classes=None):
         """Loss and per-layer :class:`Grad`, by backprop written out layer by layer.
 
         ``dense``: False, True (every layer) or a collection of layer indices whose dense gradient
         G = A_prevᵀ dZ over all positions is also returned (O(B·n_in·n_out); growth methods only).
+        ``classes``: the softmax runs over these output units only (a task's head in task-incremental
+        continual learning; the other logits get no gradient); every label must be one of them.
         """
         Z_out, cache = self.forward(X, keep=True, training=True)
         y = check_y(y, self.n_classes, Z_out.shape[0])
+        if classes is not None:
+            Z_out = restrict_logits(Z_out, classes, y)
         loss = losses.cross_entropy(Z_out, y)
         want_dense = set(range(len(self.layers))) if dense is True else set(dense or ())
         dA = losses.cross_entropy_grad(Z_out, y)                   # (B, n_classes)
