@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import fig_ctre, fig_dst, fig_dst_extras, fig_kwta, fig_pruning
+from . import fig_continual, fig_ctre, fig_dst, fig_dst_extras, fig_kwta, fig_pruning
 from .common import fast_mode, progress, save_figure, save_json
 from ..data.datasets import Split, load_dataset, make_random_data
 from ..sparse_training.static import train_static
@@ -116,6 +116,8 @@ FIGURES = {
                      fig_ctre.ctre_density_data, fig_ctre.ctre_density_plot, "f8_ctre_density.png"),
     "kwta": ("k-WTA on sparse weights: accuracy and cost grid, noise robustness, silent units and boosting",
              fig_kwta.kwta_data, fig_kwta.kwta_plot, "kwta_sparse_activations.png"),
+    "continual": ("continual learning on Split MNIST-5k: accuracy matrices, average accuracy, forgetting",
+                  fig_continual.continual_data, fig_continual.continual_plot, "continual_split_mnist.png"),
 }
 
 
