@@ -8,8 +8,17 @@
     python -m minisparse train --method rigl --data mnist5k --density 0.1 --kwta 0.05
     python -m minisparse train --method ctre_sim --data madelon --hidden 1000 1000 1000 --epsilon 1
 
-One progress line per epoch; the history (JSON) and the model (.npz, ``minisparse.serialize``) are
-written atomically into ``--out`` (default ``runs/<method>-<data>-<density>``).
+One progress line per epoch; the history (strict JSON) and the model (.npz, ``minisparse.serialize``)
+are written atomically into ``--out`` (default ``runs/<method>-<data>-d<density>-h<hidden>-e<epochs>-s<seed>``,
+which names what ran); ``--plot`` also draws the run's curves. Everything that can be checked is
+checked before training: the arguments, and that the output folder can be written and holds no
+earlier run (``--overwrite`` to replace one). A bad argument (any ValueError, TypeError or OSError,
+which the library's input checks raise before any work) ends with one line on stderr and exit status
+2 (MINISPARSE_TRACEBACK=1 shows the traceback); a run that diverges ends with exit status 1; any
+other traceback is a bug.
+
+    python -m minisparse --version
+    python -m minisparse --blas-threads 2 train …  # BLAS threads (default 1, or $MINISPARSE_BLAS_THREADS)
 
     python -m minisparse figures --fast          # minisparse.lab.figures: regenerate the figures
     python -m minisparse bench                   # minisparse.lab.bench: CSR step vs dense W ⊙ M
@@ -24,7 +33,9 @@ import sys
 
 import numpy as np
 
+from . import __version__
 from .network import init, serialize
+from .network.checks import DivergenceError
 from .network.kwta import use_kwinners
 from .sparse_training.ctre import train_ctre
 from .sparse_training.deep_r import train_deep_r
@@ -36,6 +47,7 @@ from .sparse_training.rigl import train_rigl
 from .sparse_training.set_training import train_set
 from .sparse_training.sparse_momentum import train_sparse_momentum
 from .network.train import fit
+from .runtime import limit_blas_threads
 
 
 def build_model(method, sizes, density, epsilon, rng, dtype=np.float64):
@@ -58,9 +70,9 @@ def run(method, model, data, epochs, lr, batch_size, rng, verbose, regrow=None, 
     over = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
     set_only = {k: v for k, v in (("lr_scale", lr_scale), ("zeta", zeta)) if v is not None}
     if set_only and method != "set":
-        raise SystemExit(f"--lr-scale and --zeta are SET's options, not {method}'s")
+        raise UsageError(f"--lr-scale and --zeta are SET's options, not {method}'s")
     if set_only.get("lr_scale") is not None and len(set_only["lr_scale"]) != len(model.layers):
-        raise SystemExit(f"--lr-scale needs one multiplier per layer ({len(model.layers)}), "
+        raise UsageError(f"--lr-scale needs one multiplier per layer ({len(model.layers)}), "
                          f"got {len(set_only['lr_scale'])}")
     over |= set_only
     if method == "set" and regrow == "fan_in":
@@ -76,9 +88,20 @@ def run(method, model, data, epochs, lr, batch_size, rng, verbose, regrow=None, 
     return loops[method](model, data, epochs, rng=rng, verbose=verbose, **over)
 
 
-def to_json(obj):
-    """Arrays and NumPy scalars as plain lists and numbers."""
-    return obj.tolist() if hasattr(obj, "tolist") else str(obj)
+def strict(obj):
+    """``obj`` with arrays and NumPy scalars as lists and numbers, and NaN / ±inf as None, so that
+    ``json.dump(..., allow_nan=False)`` writes strict JSON (``null``, never a bare ``NaN``)."""
+    if isinstance(obj, dict):
+        return {str(k): strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return strict(obj.tolist())
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
 
 
 def peak_memory_mib():
@@ -91,12 +114,103 @@ def peak_memory_mib():
     return peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10)
 
 
+class UsageError(ValueError):
+    """A bad command-line argument: reported as one line, exit status 2."""
+
+
+def check_train_args(args):
+    """Every argument of ``train`` in range, before any data is loaded."""
+    def need(ok, message):
+        if not ok:
+            raise UsageError(message)
+    need(args.density is None or 0 < args.density <= 1,
+         f"--density must be in (0, 1] (fraction of connections kept), got {args.density}")
+    need(args.kwta is None or 0 < args.kwta < 1,
+         f"--kwta must be in (0, 1) (share of each hidden layer's units that fire), got {args.kwta}")
+    need(args.epochs >= 1, f"--epochs must be a positive integer, got {args.epochs}")
+    need(args.batch_size is None or args.batch_size >= 1, f"--batch-size must be a positive integer, got {args.batch_size}")
+    need(args.lr is None or (np.isfinite(args.lr) and args.lr > 0), f"--lr must be a finite number > 0, got {args.lr}")
+    need(all(h >= 1 for h in args.hidden), f"--hidden widths must be positive integers, got {args.hidden}")
+    need(args.seed >= 0, f"--seed must be an integer ≥ 0, got {args.seed}")
+    need(args.zeta is None or 0 < args.zeta < 1, f"--zeta must be in (0, 1) (share rewired per epoch), got {args.zeta}")
+    need(args.epsilon is None or (np.isfinite(args.epsilon) and args.epsilon > 0),
+         f"--epsilon must be a finite number > 0, got {args.epsilon}")
+    need(args.epsilon is None or args.method == "set" or args.method.startswith("ctre"),
+         f"--epsilon sets SET's and CTRE's Erdős–Rényi topology; {args.method} uses --density")
+    need(args.lr_scale is None or args.method == "set", f"--lr-scale is SET's option, not {args.method}'s")
+    need(args.zeta is None or args.method == "set", f"--zeta is SET's option, not {args.method}'s")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install -e \".[figures]\"") from None
+
+
+def run_name(args, density):
+    """The default run folder: what ran, readably: runs/rigl-mnist5k-d0.05-h300x100-e20-s0[-kwta0.1]."""
+    shape = f"eps{args.epsilon:g}" if args.epsilon is not None else f"d{density:g}"
+    parts = [args.method, args.data, shape, "h" + "x".join(map(str, args.hidden)), f"e{args.epochs}", f"s{args.seed}"]
+    parts += [f"lr{args.lr:g}"] if args.lr is not None else []
+    parts += [f"kwta{args.kwta:g}"] if args.kwta is not None else []
+    return os.path.join("runs", "-".join(parts))
+
+
+RUN_FILES = ("history.json", "model.npz", "curves.png")
+
+
+def prepare_out(out, overwrite):
+    """Create the output folder and prove it writable now, not after training; refuse to replace an
+    earlier run unless ``overwrite``."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out} is a file; expected a folder for the run's files")
+    earlier = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
+    if earlier and not overwrite:
+        raise UsageError(f"{out} already holds a run ({', '.join(earlier)}); choose another --out or pass --overwrite")
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, ".minisparse-write-test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"cannot write into {out}: {e.strerror or e}") from None
+
+
+def plot_run(record, path):
+    """The run's curves: loss, accuracy, density per layer and the topology change per epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = record["history"]
+    epochs = [r["epoch"] for r in rows]
+    fig, ax = plt.subplots(1, 4, figsize=(16, 3.6))
+    ax[0].plot(epochs, [r["loss"] for r in rows], marker="o", ms=3)
+    ax[0].set(title="training loss", xlabel="epoch")
+    for key in ("train_acc", "val_acc", "test_acc"):
+        ax[1].plot(epochs, [r.get(key) if r.get(key) is not None else np.nan for r in rows], marker="o", ms=3,
+                   label=key.split("_")[0])
+    ax[1].set(title="accuracy", xlabel="epoch")
+    ax[1].legend(fontsize=8)
+    dens = np.array([r["density"] for r in rows], dtype=float)
+    for l in range(dens.shape[1]):
+        ax[2].plot(epochs, dens[:, l], marker="o", ms=3, label=f"layer {l}")
+    ax[2].set(title="density per layer", xlabel="epoch", yscale="log")
+    ax[2].legend(fontsize=8)
+    moved = [np.sum(r["moved"]) if r.get("moved") is not None else np.nan for r in rows]
+    ax[3].plot(epochs, moved, marker="o", ms=3)
+    ax[3].set(title="connections moved (topology change)", xlabel="epoch")
+    fig.suptitle(f"{record['method']} on {record['data']} · {'-'.join(map(str, record['sizes']))} · "
+                 f"density {record['density']:.4g}")
+    fig.tight_layout()
+    serialize.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+
+
 def train_command(args):
-    if args.density is not None and not 0 < args.density <= 1:
-        raise SystemExit(f"--density must be in (0, 1] (fraction of connections kept), got {args.density}")
+    check_train_args(args)
     density = args.density if args.density is not None else 0.05
-    if args.kwta is not None and not 0 < args.kwta < 1:
-        raise SystemExit(f"--kwta must be in (0, 1) (share of each hidden layer's units that fire), got {args.kwta}")
+    out = args.out or run_name(args, density)
+    prepare_out(out, args.overwrite)
     dtype = np.dtype(args.dtype)
     data = load_dataset(args.data, rng=args.seed, dtype=dtype)
     sizes = [data.n_features, *args.hidden, data.n_classes]
@@ -107,16 +221,16 @@ def train_command(args):
         print(f"{args.method} on {args.data} {data!r}\n{model!r}", flush=True)
     history, log = run(args.method, model, data, args.epochs, args.lr, args.batch_size, args.seed,
                        args.verbose, args.regrow, args.lr_scale, args.zeta)
-    out = args.out or os.path.join("runs", f"{args.method}-{args.data}-{model.density:.4g}")
-    os.makedirs(out, exist_ok=True)
     record = {"method": args.method, "data": args.data, "sizes": sizes, "seed": args.seed, "dtype": args.dtype,
               "kwta": args.kwta,
               "regrow": args.regrow, "lr": args.lr, "lr_scale": args.lr_scale, "zeta": args.zeta,
               "density": model.density, "nnz": model.nnz, "peak_memory_mib": peak_memory_mib(),
               "history": history.rows, "topology_log": log}
     serialize.atomic_write(os.path.join(out, "history.json"),
-                           lambda f: json.dump(record, f, indent=1, default=to_json), binary=False)
+                           lambda f: json.dump(strict(record), f, indent=1, allow_nan=False), binary=False)
     path = serialize.save(os.path.join(out, "model.npz"), model)
+    if args.plot:
+        plot_run(strict(record), os.path.join(out, "curves.png"))
     if args.verbose:
         last, peak = history.rows[-1], peak_memory_mib()
         print(f"test accuracy {last.get('test_acc', float('nan')):.4f}; "
@@ -128,15 +242,43 @@ def train_command(args):
 LAB = {"figures": ("minisparse.lab.figures", "regenerate the articles' figures (see figures --help)"),
        "bench": ("minisparse.lab.bench", "time and memory of a step: CSR against dense W ⊙ M"),
        "bench-methods": ("minisparse.lab.bench_methods", "each method's cost per step and per update"),
-       "bench-kwta": ("minisparse.lab.bench_kwta", "the products' time as the active inputs per row (k) shrink")}
+       "bench-kwta": ("minisparse.lab.bench_kwta", "the products' time as the active inputs per row (k) shrink"),
+       "compare": ("minisparse.lab.compare", "several methods under one fair protocol (lr chosen on validation, seeds)")}
+
+
+def split_blas_threads(argv):
+    """(``--blas-threads`` value or None, the other arguments): the option may come first."""
+    if argv[:1] == ["--blas-threads"]:
+        if len(argv) < 2:
+            raise UsageError("--blas-threads needs a number")
+        return argv[1], argv[2:]
+    if argv and argv[0].startswith("--blas-threads="):
+        return argv[0].split("=", 1)[1], argv[1:]
+    return None, argv
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        threads, argv = split_blas_threads(argv)
+        limit_blas_threads(threads)
+        return _main(argv)
+    except DivergenceError as e:
+        print(f"python -m minisparse: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError) as e:   # the library's input checks raise these before any work
+        if os.environ.get("MINISPARSE_TRACEBACK"):
+            raise
+        print(f"python -m minisparse: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv):
     if argv and argv[0] in LAB:                 # the lab's commands parse their own arguments
         result = importlib.import_module(LAB[argv[0]][0]).main(argv[1:])
         return result if isinstance(result, int) else 0     # a lab command returns its data: success
     parser = argparse.ArgumentParser(prog="python -m minisparse", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"minisparse {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, text) in LAB.items():
         sub.add_parser(name, help=text, add_help=False)
@@ -161,7 +303,9 @@ def main(argv=None):
                    help="k-winners-take-all in every hidden layer, k = round(PERCENT_ON·width), with boosting")
     t.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="float32 halves memory and speeds up the kernels (large networks)")
-    t.add_argument("--out", help="output folder (default runs/<method>-<data>-<density>)")
+    t.add_argument("--out", help="output folder (default runs/<method>-<data>-d<density>-h<hidden>-e<epochs>-s<seed>)")
+    t.add_argument("--overwrite", action="store_true", help="replace an earlier run in the output folder")
+    t.add_argument("--plot", action="store_true", help="also draw the run's curves into curves.png (matplotlib)")
     t.add_argument("--quiet", dest="verbose", action="store_false", help="no progress lines")
     args = parser.parse_args(argv)
     train_command(args)

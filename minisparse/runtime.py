@@ -1,4 +1,5 @@
-"""Process-level settings for long runs: keep freed memory for reuse (glibc).
+"""Process-level settings for long runs: keep freed memory for reuse (glibc), and how many threads
+the BLAS library may use (:func:`limit_blas_threads`).
 
 A training step allocates a few dozen fresh (batch, width) arrays and frees them again. With glibc's
 default settings, freed blocks at the top of the heap above a small threshold (twice the current
@@ -14,6 +15,7 @@ commands) calls it, and a script may call it too.
 """
 import ctypes
 import ctypes.util
+import os
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3     # mallopt parameter numbers, from glibc's <malloc.h>
@@ -35,3 +37,40 @@ def retain_freed_memory():
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+BLAS_THREADS_ENV = "MINISPARSE_BLAS_THREADS"
+DEFAULT_BLAS_THREADS = 1
+
+
+def blas_threads(requested=None):
+    """The BLAS thread count the entry points use: ``requested``, else $MINISPARSE_BLAS_THREADS, else 1.
+
+    Why 1 by default: minisparse's products are SciPy sparse kernels, which run on one thread
+    whatever BLAS is allowed; BLAS serves only the dense parts (dense gradients, dense baselines,
+    CTRE's similarity), and on a shared two-core machine a second BLAS thread that has to wait for a
+    busy core slows everything down (measured: README, "Speed that does not depend on the load").
+    Process-level parallelism (MINISPARSE_WORKERS) is the better use of more cores.
+    """
+    value = requested if requested is not None else os.environ.get(BLAS_THREADS_ENV, DEFAULT_BLAS_THREADS)
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"BLAS threads must be a positive integer (--blas-threads or ${BLAS_THREADS_ENV}), "
+                         f"got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"BLAS threads must be a positive integer (--blas-threads or ${BLAS_THREADS_ENV}), got {n}")
+    return n
+
+
+def limit_blas_threads(requested=None):
+    """Let BLAS use :func:`blas_threads` threads from now on in this process (threadpoolctl, which the
+    ``figures`` and ``test`` extras install); returns the count applied, or None without threadpoolctl
+    (then OPENBLAS_NUM_THREADS, set before Python starts, is the way)."""
+    n = blas_threads(requested)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    threadpool_limits(limits=n, user_api="blas")
+    return n

@@ -1,10 +1,13 @@
 """``python -m minisparse train``: every method runs, saves its history and model, refuses bad input."""
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+import minisparse
 
 from minisparse import cli
 
@@ -56,9 +59,16 @@ def test_float32_run_records_its_dtype_and_peak_memory(tmp_path):
     assert saved["peak_memory_mib"] is None or saved["peak_memory_mib"] > 10
 
 
-def test_bad_density_and_method_are_refused():
-    with pytest.raises(SystemExit, match=r"\(0, 1\]"):
-        cli.main(["train", "--method", "rigl", "--data", "teacher", "--density", "1.5"])
+def refused(capsys, argv, match):
+    """The CLI refuses ``argv`` with one line on stderr matching ``match`` and exit status 2."""
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m minisparse: error: "), err
+    assert re.search(match, err[0]), err[0]
+
+
+def test_bad_density_and_method_are_refused(capsys):
+    refused(capsys, ["train", "--method", "rigl", "--data", "teacher", "--density", "1.5"], r"\(0, 1\]")
     with pytest.raises(SystemExit):
         cli.main(["train", "--method", "banana"])
 
@@ -82,12 +92,11 @@ def test_set_takes_a_per_layer_lr_scale_and_zeta(tmp_path):
     assert all(0.1 * n - 2 <= d <= 0.1 * n + 1 for d, n in zip(dropped, nnz))   # ζ = 0.1, not the default 0.3
 
 
-def test_set_only_options_are_refused_elsewhere_and_counted():
-    with pytest.raises(SystemExit, match="SET's options"):
-        cli.main(["train", "--method", "rigl", "--data", "teacher", "--zeta", "0.1", "--epochs", "1"])
-    with pytest.raises(SystemExit, match="one multiplier per layer"):
-        cli.main(["train", "--method", "set", "--data", "teacher", "--hidden", "8", "--lr-scale", "1",
-                  "--epochs", "1"])
+def test_set_only_options_are_refused_elsewhere_and_counted(capsys, tmp_path):
+    refused(capsys, ["train", "--method", "rigl", "--data", "teacher", "--zeta", "0.1", "--epochs", "1"],
+            "SET's option")
+    refused(capsys, ["train", "--method", "set", "--data", "teacher", "--hidden", "8", "--lr-scale", "1",
+                     "--epochs", "1", "--out", str(tmp_path)], "one multiplier per layer")
 
 
 def test_the_lab_commands_run_through_the_same_entry_point(capsys):
@@ -113,5 +122,62 @@ def test_kwta_option_trains_saves_and_reloads(tmp_path):
     model, _ = serialize.load(tmp_path / "model.npz")
     assert saved["kwta"] == 0.1 and model.layers[0].activation == "kwta" and model.layers[0].f.k == 4
     assert model.layers[0].f.boost_strength == pytest.approx(1.5 * 0.85 ** 2)
-    with pytest.raises(SystemExit, match="--kwta must be in"):
-        cli.main(["train", "--method", "set", "--data", "teacher", "--kwta", "1.5"])
+    assert cli.main(["train", "--method", "set", "--data", "teacher", "--kwta", "1.5"]) == 2
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--epochs", "0"], "--epochs must be a positive integer"),
+    (["--epochs", "-3"], "--epochs must be a positive integer"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer"),
+    (["--lr", "nan"], "--lr must be a finite number"),
+    (["--lr", "inf"], "--lr must be a finite number"),
+    (["--hidden", "0"], "--hidden widths"),
+    (["--epsilon", "3"], "--epsilon sets SET's"),
+    (["--zeta", "1.5"], "--zeta"),
+    (["--seed", "-1"], "--seed"),
+])
+def test_every_bad_argument_is_one_line_before_any_work(capsys, monkeypatch, argv, match):
+    monkeypatch.setattr(cli, "load_dataset", lambda *a, **k: pytest.fail("loaded data before checking"))
+    refused(capsys, ["train", "--method", "rigl", "--data", "teacher", *argv], match)
+
+
+def test_output_folder_is_checked_before_training_and_never_silently_replaced(capsys, tmp_path, monkeypatch):
+    common = ["train", "--method", "static", "--data", "teacher", "--hidden", "8", "--epochs", "1", "--quiet"]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    monkeypatch.setattr(cli, "run", lambda *a, **k: pytest.fail("trained before checking the output folder"))
+    refused(capsys, common + ["--out", str(a_file)], "is a file")
+    refused(capsys, common + ["--out", "/proc/minisparse/run"], "cannot write into")
+    monkeypatch.undo()
+    assert cli.main(common + ["--out", str(tmp_path / "run")]) == 0
+    first = (tmp_path / "run" / "history.json").read_text()
+    refused(capsys, common + ["--out", str(tmp_path / "run")], "already holds a run")
+    assert (tmp_path / "run" / "history.json").read_text() == first
+    assert cli.main(common + ["--out", str(tmp_path / "run"), "--overwrite", "--seed", "1"]) == 0
+    assert json.loads((tmp_path / "run" / "history.json").read_text())["seed"] == 1
+
+
+def test_default_run_folder_names_what_ran(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli.main(["train", "--method", "rigl", "--data", "teacher", "--hidden", "8", "4", "--epochs", "1",
+              "--density", "0.2", "--seed", "3", "--quiet"])
+    assert (tmp_path / "runs" / "rigl-teacher-d0.2-h8x4-e1-s3" / "model.npz").exists()
+
+
+def test_history_is_strict_json_and_plot_draws_the_curves(tmp_path):
+    assert cli.main(["train", "--method", "set", "--data", "teacher", "--hidden", "8", "--epochs", "2",
+                     "--out", str(tmp_path), "--quiet", "--plot"]) == 0
+    def no_nan(token):
+        raise AssertionError(f"bare {token} in history.json")
+    record = json.loads((tmp_path / "history.json").read_text(), parse_constant=no_nan)
+    assert len(record["history"]) == 2
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli.strict({"a": float("nan"), "b": [np.float32(1.5), np.inf]}) == {"a": None, "b": [1.5, None]}
+
+
+def test_version_and_blas_threads(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"minisparse {minisparse.__version__}"
+    assert cli.main(["--blas-threads", "0", "--version"]) == 2
+    assert "BLAS threads must be a positive integer" in capsys.readouterr().err
