@@ -94,8 +94,9 @@ def _workers():
 def parallel_map(fn, jobs, label=None):
     """[fn(j) for j in jobs] on MINISPARSE_WORKERS processes (default 1), printing one progress line
     per finished job to stderr (``label(job)`` names it). Every run is seeded on its own, so the
-    results do not depend on the number of workers; with several workers, set
-    OPENBLAS_NUM_THREADS=1 so that they do not fight over the cores."""
+    results do not depend on the number of workers. Each worker uses the parent's BLAS thread count
+    (``runtime.blas_threads``: 1 unless $MINISPARSE_BLAS_THREADS says otherwise), so that the workers
+    do not fight over the cores."""
     workers, step = _workers(), progress(len(jobs))
 
     def report(i, job):
@@ -108,7 +109,9 @@ def parallel_map(fn, jobs, label=None):
             report(i, job)
         return out
     from concurrent.futures import ProcessPoolExecutor
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+
+    from ..runtime import limit_blas_threads
+    with ProcessPoolExecutor(max_workers=workers, initializer=limit_blas_threads) as pool:
         out = []
         for i, (job, result) in enumerate(zip(jobs, pool.map(fn, jobs))):
             out.append(result)
