@@ -60,6 +60,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..network.checks import check_fraction, check_rng, check_X
+from ..network.checkpoint import epoch_start, restore, restore_ever
 from .diagnostics import EverActive, TopologyLog
 from ..growth.select import grow_at_keys, grow_random, top_k_dense, uniform_values
 from ..network.losses import softmax
@@ -197,7 +198,7 @@ def best_validation(history):
 
 def train_ctre(model, data, epochs, variant="sim", zeta=0.2, lr=0.01, momentum=0.9, nesterov=True,
                weight_decay=1e-4, batch_size=100, patience=40, sim_samples=None, rng=0, verbose=True,
-               reset_regrown=True):
+               reset_regrown=True, checkpoint=None, resume=None):
     """Train ``model`` with CTRE: an epoch of SGD, log it, then (every epoch but the last) the
     similarity over the training split and :func:`ctre_update`   (Atashgahi et al. 2022).
 
@@ -224,8 +225,15 @@ def train_ctre(model, data, epochs, variant="sim", zeta=0.2, lr=0.01, momentum=0
     optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     history, log, ever_active = History(), TopologyLog(), EverActive(model)
     growth = "cosine" if variant in ("seq", "cosine") else "sim"
-    best_val, stalled, step = -np.inf, 0, 0
-    for epoch in range(1, epochs + 1):
+    first, step = restore(resume, optimizer, history, log)
+    restore_ever(ever_active, resume)
+    best_val, stalled = -np.inf, 0
+    if resume:
+        best_val, stalled, growth = resume.scalars["best_val"], resume.scalars["stalled"], resume.scalars["growth"]
+        best_val = -np.inf if best_val is None else best_val
+    for epoch in range(first, epochs + 1):
+        epoch_start(checkpoint, epoch, first, model, optimizer, rng, step, history, log, ever_active,
+                    best_val=None if best_val == -np.inf else float(best_val), stalled=stalled, growth=growth)
         start = time.perf_counter()
         loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step,
                                report_every=HEARTBEAT if verbose else None)

@@ -52,6 +52,7 @@ import numpy as np
 
 from ..growth.select import grow_at_keys, random_positions
 from ..network.checks import check_rng
+from ..network.checkpoint import epoch_start, restore, restore_ever
 from ..network.cost import epoch_macs
 from ..network.optim import SGD
 from ..network.topology import entry_keys, pairs, prune
@@ -165,7 +166,8 @@ def deep_r_step(model, optimizer, X, y, l1, temperature, rng, sign_seed):
 
 
 def train_deep_r(model, data, epochs, l1=1e-5, temperature=None, lr=0.5, lr_decay=0.8, momentum=0.0,
-                 nesterov=False, batch_size=10, rng=0, sign_seed=None, verbose=True):
+                 nesterov=False, batch_size=10, rng=0, sign_seed=None, verbose=True,
+                 checkpoint=None, resume=None):
     """Train ``model`` in place with DEEP R; return (History, TopologyLog.as_dict()).
 
     Defaults are the authors' MNIST script (module docstring): plain SGD η = 0.5 × ``lr_decay`` after
@@ -182,10 +184,16 @@ def train_deep_r(model, data, epochs, l1=1e-5, temperature=None, lr=0.5, lr_deca
         raise ValueError(f"lr_decay must be in (0, 1] (η is multiplied by it after every epoch), got {lr_decay!r}")
     temperature_for(lr, temperature)                                 # check T before any work
     X, y, splits = checked_data(model, data)
-    signed_init(model, seed)
+    if resume is None:
+        signed_init(model, seed)
+    else:
+        seed = resume.scalars["sign_seed"]
     optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov)
-    history, log, ever, step = History(), TopologyLog(), EverActive(model), 0
-    for epoch in range(1, epochs + 1):
+    history, log, ever = History(), TopologyLog(), EverActive(model)
+    first, step = restore(resume, optimizer, history, log)
+    restore_ever(ever, resume)
+    for epoch in range(first, epochs + 1):
+        epoch_start(checkpoint, epoch, first, model, optimizer, rng, step, history, log, ever, sign_seed=int(seed))
         start, W_start, loss_sum = time.perf_counter(), [layer.W for layer in model.layers], 0.0
         rewired = np.zeros(len(model.layers), dtype=np.int64)
         macs = epoch_macs(model, len(y), batch_size)

@@ -57,6 +57,7 @@ import numpy as np
 
 from ..growth.select import grow_at_keys, random_positions
 from ..network.checks import check_fraction, check_rng
+from ..network.checkpoint import epoch_start, restore, restore_ever
 from ..network.cost import epoch_macs
 from ..network.optim import SGD
 from ..network.topology import entry_keys, is_canonical, pairs, prune
@@ -164,7 +165,8 @@ def default_n_prune(model):
 
 
 def train_dsr(model, data, epochs, threshold=1e-3, n_prune=None, tolerance=0.1, period=100, stop_frac=0.95,
-              lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4, batch_size=100, rng=0, verbose=True):
+              lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4, batch_size=100, rng=0, verbose=True,
+              checkpoint=None, resume=None):
     """Train ``model`` in place with DSR and SGD; return (History, TopologyLog.as_dict()).
 
     Every step is a plain sparse ``train_step``; after steps ``period``, 2·``period``, … before
@@ -184,8 +186,11 @@ def train_dsr(model, data, epochs, threshold=1e-3, n_prune=None, tolerance=0.1, 
     optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     t_end = int(stop_frac * epochs * math.ceil(len(y) / batch_size))
     history, log, ever = History(), TopologyLog(), EverActive(model)
-    step, H = 0, float(threshold)
-    for epoch in range(1, epochs + 1):
+    first, step = restore(resume, optimizer, history, log)
+    restore_ever(ever, resume)
+    H = resume.scalars["threshold"] if resume else float(threshold)
+    for epoch in range(first, epochs + 1):
+        epoch_start(checkpoint, epoch, first, model, optimizer, rng, step, history, log, ever, threshold=H)
         start, W_start, loss_sum = time.perf_counter(), [layer.W for layer in model.layers], 0.0
         macs = epoch_macs(model, len(y), batch_size)
         for idx in minibatches(len(y), batch_size, rng):

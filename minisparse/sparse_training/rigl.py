@@ -41,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..network.checks import check_fraction, check_rng
+from ..network.checkpoint import epoch_start, restore, restore_ever
 from ..network.cost import step_macs
 from .diagnostics import EverActive, TopologyLog, topology_change
 from ..growth.criteria import gradient_score
@@ -176,7 +177,7 @@ def rigl_steps(n_train, batch_size, epochs, t_end_frac=0.75):
 
 def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=0.1, momentum=0.9,
                nesterov=False, weight_decay=1e-4, batch_size=100, rng=0, verbose=True,
-               reset_regrown=True, count_dtype=None):
+               reset_regrown=True, count_dtype=None, checkpoint=None, resume=None):
     """Train ``model`` in place with RigL and SGD; return (History, TopologyLog.as_dict()).
 
     ``delta_t`` is ΔT (update period in steps), ``t_end_frac`` · total steps is T_end, ``alpha`` is α
@@ -197,8 +198,10 @@ def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=
     _, t_end = rigl_steps(len(y), batch_size, epochs, t_end_frac)
     history, log, ever = History(), TopologyLog(), EverActive(model)
     all_layers = range(len(model.layers))
-    step = 0
-    for epoch in range(1, epochs + 1):
+    first, step = restore(resume, optimizer, history, log)
+    restore_ever(ever, resume)
+    for epoch in range(first, epochs + 1):
+        epoch_start(checkpoint, epoch, first, model, optimizer, rng, step, history, log, ever)
         start, W_start, loss_sum = time.perf_counter(), [layer.W for layer in model.layers], 0.0
         macs = {"sparse": 0, "dense": 0}
         for idx in minibatches(len(y), batch_size, rng):

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..network.checks import check_rng
+from ..network.checkpoint import epoch_start, restore, restore_ever
 from .diagnostics import EverActive, TopologyLog
 from ..growth.select import grow_random
 from ..network.init import init_weights
@@ -107,7 +108,8 @@ def _check_rule(rule):
 
 
 def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay=2e-4, batch_size=100,
-              rng=0, verbose=True, init=small_normal, lr_scale=None, rule="count"):
+              rng=0, verbose=True, init=small_normal, lr_scale=None, rule="count",
+              checkpoint=None, resume=None):
     """Train ``model`` with SET: an epoch of SGD, log it, then :func:`set_update` unless it was the last
     epoch   (Mocanu et al. 2018; defaults from the reference code, see the module docstring).
 
@@ -125,8 +127,11 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
     X, y, splits = checked_data(model, data)
     optimizer = SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay, lr_scale=lr_scale)
     history, log, ever_active = History(), TopologyLog(), EverActive(model)
-    moved, step = [0.0] * len(model.layers), 0
-    for epoch in range(1, epochs + 1):
+    first, step = restore(resume, optimizer, history, log)
+    restore_ever(ever_active, resume)
+    moved = resume.scalars["moved"] if resume else [0.0] * len(model.layers)
+    for epoch in range(first, epochs + 1):
+        epoch_start(checkpoint, epoch, first, model, optimizer, rng, step, history, log, ever_active, moved=moved)
         start = time.perf_counter()
         loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, step0=step,
                                report_every=HEARTBEAT if verbose else None)

@@ -45,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..network.checks import check_fraction, check_rng
+from ..network.checkpoint import epoch_start, restore, restore_ever
 from ..network.cost import epoch_macs
 from .diagnostics import EverActive, TopologyLog
 from ..growth.criteria import momentum_score
@@ -152,7 +153,8 @@ def sparse_momentum_update(model, optimizer, prune_rate):
 
 
 def train_sparse_momentum(model, data, epochs, prune_rate=0.5, lr=0.1, momentum=0.9, nesterov=True,
-                          weight_decay=5e-4, batch_size=100, rng=0, verbose=True):
+                          weight_decay=5e-4, batch_size=100, rng=0, verbose=True,
+                          checkpoint=None, resume=None):
     """Train ``model`` in place with Sparse Momentum; return ``(history, log)``.
 
     SGD (η = ``lr``, μ = ``momentum``, Nesterov, L2 λ = ``weight_decay``) with a dense velocity; the
@@ -167,9 +169,12 @@ def train_sparse_momentum(model, data, epochs, prune_rate=0.5, lr=0.1, momentum=
     X, y, splits = checked_data(model, data)
     opt = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
               dense_momentum=True)
-    history, log, ever_active, step = History(), TopologyLog(), EverActive(model), 0
+    history, log, ever_active = History(), TopologyLog(), EverActive(model)
+    first, step = restore(resume, opt, history, log)
+    restore_ever(ever_active, resume)
     every_layer = range(len(model.layers))
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
+        epoch_start(checkpoint, epoch, first, model, opt, rng, step, history, log, ever_active)
         start, macs = time.perf_counter(), epoch_macs(model, len(y), batch_size, every_layer)
         losses = []
         for idx in minibatches(len(y), batch_size, rng):
