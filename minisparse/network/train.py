@@ -159,17 +159,22 @@ def checked_data(model, data):
 
 
 def fit(model, optimizer, data, epochs, batch_size=100, rng=0, verbose=True, dense=False,
-        after_step=None, after_epoch=None):
+        after_step=None, after_epoch=None, checkpoint=None, resume=None):
     """Train for ``epochs`` passes over ``data.X_train``; return a :class:`History`.
 
     ``data`` is a :class:`~minisparse.datasets.Split` (validation/test sets may be empty).
     ``after_epoch(epoch, history)`` runs at the end of every epoch, after the row is logged: the
     place where an epoch-wise topology update (SET, Sparse Momentum, CTRE) plugs in.
+    ``checkpoint`` (a path) and ``resume`` (from ``checkpoint.load_checkpoint``): see
+    :mod:`minisparse.network.checkpoint`.
     """
+    from .checkpoint import epoch_start, restore
     rng = check_rng(rng)
     X, y, splits = checked_data(model, data)
-    history, step = History(), 0
-    for epoch in range(1, epochs + 1):
+    history = History()
+    first, step = restore(resume, optimizer, history)
+    for epoch in range(first, epochs + 1):
+        epoch_start(checkpoint, epoch, first, model, optimizer, rng, step, history)
         start = time.perf_counter()
         loss, step = run_epoch(model, optimizer, X, y, batch_size, rng, dense, after_step, step,
                                report_every=HEARTBEAT if verbose else None)
