@@ -35,6 +35,7 @@ import numpy as np
 
 from . import __version__
 from .network import init, serialize
+from .network.checkpoint import load_checkpoint
 from .network.checks import DivergenceError
 from .network.kwta import use_kwinners
 from .sparse_training.ctre import train_ctre
@@ -63,11 +64,13 @@ def build_model(method, sizes, density, epsilon, rng, dtype=np.float64):
     return SparseMLP.random(sizes, density=density, topology=topology, rng=rng, dtype=dtype)
 
 
-def run(method, model, data, epochs, lr, batch_size, rng, verbose, regrow=None, lr_scale=None, zeta=None):
+def run(method, model, data, epochs, lr, batch_size, rng, verbose, regrow=None, lr_scale=None, zeta=None,
+        checkpoint=None, resume=None):
     """Train with the method's own loop and defaults (``lr``/``batch_size`` override when given;
     ``regrow='fan_in'`` gives SET new weights on the scale of the initial ones; ``lr_scale`` (per
-    layer) and ``zeta`` are SET's)."""
+    layer) and ``zeta`` are SET's); ``checkpoint``/``resume``: see ``network.checkpoint``."""
     over = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
+    over |= {"checkpoint": checkpoint, "resume": resume}
     set_only = {k: v for k, v in (("lr_scale", lr_scale), ("zeta", zeta)) if v is not None}
     if set_only and method != "set":
         raise UsageError(f"--lr-scale and --zeta are SET's options, not {method}'s")
@@ -79,7 +82,8 @@ def run(method, model, data, epochs, lr, batch_size, rng, verbose, regrow=None, 
         over["init"] = "fan_in"
     if method in ("dense", "static"):            # article 001: Adam, η = 1e-3
         history = fit(model, Adam(model, lr=over.get("lr", 1e-3)), data, epochs,
-                      batch_size=over.get("batch_size", 100), rng=rng, verbose=verbose)
+                      batch_size=over.get("batch_size", 100), rng=rng, verbose=verbose,
+                      checkpoint=checkpoint, resume=resume)
         return history, {}
     if method.startswith("ctre"):
         return train_ctre(model, data, epochs, variant=method.split("_")[1], rng=rng, verbose=verbose, **over)
@@ -155,17 +159,24 @@ def run_name(args, density):
     return os.path.join("runs", "-".join(parts))
 
 
-RUN_FILES = ("history.json", "model.npz", "curves.png")
+RUN_FILES = ("history.json", "model.npz", "curves.png", "checkpoint.npz")
+RESUME_IGNORES = ("resume", "overwrite", "verbose", "plot")     # may differ between a run and its resumption
 
 
-def prepare_out(out, overwrite):
+def prepare_out(out, overwrite, resume=False):
     """Create the output folder and prove it writable now, not after training; refuse to replace an
-    earlier run unless ``overwrite``."""
+    earlier run unless ``overwrite`` (``resume``: the folder must hold an unfinished run)."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--out {out} is a file; expected a folder for the run's files")
+    if resume:
+        if not os.path.exists(os.path.join(out, "checkpoint.npz")):
+            raise UsageError(f"nothing to resume in {out}: no checkpoint.npz (a run leaves one until it finishes)")
+        return
     earlier = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
     if earlier and not overwrite:
-        raise UsageError(f"{out} already holds a run ({', '.join(earlier)}); choose another --out or pass --overwrite")
+        hint = "; to continue it, pass --resume" if earlier == ["checkpoint.npz"] else ""
+        raise UsageError(f"{out} already holds a run ({', '.join(earlier)}); choose another --out or pass "
+                         f"--overwrite{hint}")
     try:
         os.makedirs(out, exist_ok=True)
         probe = os.path.join(out, ".minisparse-write-test")
@@ -206,21 +217,51 @@ def plot_run(record, path):
     plt.close(fig)
 
 
+def resume_command(args, out):
+    """The shell command that continues this run."""
+    argv = [a for a in sys.argv[1:] if a not in ("--resume", "--overwrite")] if sys.argv[1:2] == ["train"] else \
+        ["train", "--method", args.method, "--data", args.data, "--out", out]
+    if "--out" not in argv:
+        argv += ["--out", out]
+    return "python -m minisparse " + " ".join(argv) + " --resume"
+
+
 def train_command(args):
     check_train_args(args)
     density = args.density if args.density is not None else 0.05
     out = args.out or run_name(args, density)
-    prepare_out(out, args.overwrite)
+    prepare_out(out, args.overwrite, args.resume)
+    settings = {k: v for k, v in vars(args).items() if k not in RESUME_IGNORES + ("out",)}
+    checkpoint, resume = os.path.join(out, "checkpoint.npz"), None
+    if args.resume:
+        resume = load_checkpoint(checkpoint)
+        saved = json.loads((open(os.path.join(out, "run.json")).read()))
+        changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+        if changed:
+            raise UsageError(f"--resume must repeat the run's arguments; these differ (saved, given): {changed}")
+    else:
+        serialize.atomic_write(os.path.join(out, "run.json"), lambda f: json.dump(settings, f, indent=1), binary=False)
     dtype = np.dtype(args.dtype)
     data = load_dataset(args.data, rng=args.seed, dtype=dtype)
     sizes = [data.n_features, *args.hidden, data.n_classes]
-    model = build_model(args.method, sizes, density, args.epsilon, args.seed, dtype)
-    if args.kwta is not None:                   # the paper's boosting: β = 1.5, ×0.85 per epoch
-        use_kwinners(model, percent_on=args.kwta)
+    if resume is None:
+        model = build_model(args.method, sizes, density, args.epsilon, args.seed, dtype)
+        if args.kwta is not None:               # the paper's boosting: β = 1.5, ×0.85 per epoch
+            use_kwinners(model, percent_on=args.kwta)
+    else:
+        model = resume.model
     if args.verbose:
-        print(f"{args.method} on {args.data} {data!r}\n{model!r}", flush=True)
-    history, log = run(args.method, model, data, args.epochs, args.lr, args.batch_size, args.seed,
-                       args.verbose, args.regrow, args.lr_scale, args.zeta)
+        print(f"{args.method} on {args.data} {data!r}\n{model!r}" +
+              (f"\nresuming after epoch {resume.epoch}" if resume else ""), flush=True)
+    try:
+        history, log = run(args.method, model, data, args.epochs, args.lr, args.batch_size,
+                           args.seed if resume is None else resume.rng, args.verbose, args.regrow, args.lr_scale,
+                           args.zeta, checkpoint=checkpoint, resume=resume)
+    except KeyboardInterrupt:
+        done = load_checkpoint(checkpoint).epoch if os.path.exists(checkpoint) else 0
+        print(f"\ninterrupted; {'epochs 1–' + str(done) + ' are saved in ' + checkpoint if done else 'no epoch finished'}."
+              f"\nresume with: {resume_command(args, out)}", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     record = {"method": args.method, "data": args.data, "sizes": sizes, "seed": args.seed, "dtype": args.dtype,
               "kwta": args.kwta,
               "regrow": args.regrow, "lr": args.lr, "lr_scale": args.lr_scale, "zeta": args.zeta,
@@ -229,6 +270,8 @@ def train_command(args):
     serialize.atomic_write(os.path.join(out, "history.json"),
                            lambda f: json.dump(strict(record), f, indent=1, allow_nan=False), binary=False)
     path = serialize.save(os.path.join(out, "model.npz"), model)
+    if os.path.exists(checkpoint):
+        os.remove(checkpoint)                   # the run finished: history.json and model.npz hold it
     if args.plot:
         plot_run(strict(record), os.path.join(out, "curves.png"))
     if args.verbose:
@@ -305,6 +348,8 @@ def _main(argv):
                    help="float32 halves memory and speeds up the kernels (large networks)")
     t.add_argument("--out", help="output folder (default runs/<method>-<data>-d<density>-h<hidden>-e<epochs>-s<seed>)")
     t.add_argument("--overwrite", action="store_true", help="replace an earlier run in the output folder")
+    t.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its checkpoint (the same arguments, --out included)")
     t.add_argument("--plot", action="store_true", help="also draw the run's curves into curves.png (matplotlib)")
     t.add_argument("--quiet", dest="verbose", action="store_false", help="no progress lines")
     args = parser.parse_args(argv)
