@@ -109,7 +109,7 @@ def test_wrong_checksum_raises_and_leaves_nothing(tmp_path, fake_mnist, server):
     cache = tmp_path / "cache"
     with pytest.raises(ValueError, match=f"{name}.*expected MD5 0{{32}}, received {checksums[name]}"):
         load_mnist(cache_dir=cache, base_url=server[0], checksums=bad)
-    assert list(cache.iterdir()) == []
+    assert not cache.exists()                      # no partial file, and no empty folder either
 
 
 def test_corrupt_cached_file_is_downloaded_again(tmp_path, fake_mnist, server):
@@ -141,7 +141,7 @@ def test_connection_refused_raises_oserror(tmp_path, fake_mnist):
     with pytest.raises(OSError, match="could not download http://127.0.0.1"):
         load_mnist(cache_dir=cache, base_url=f"http://127.0.0.1:{port}/", checksums=checksums,
                    timeout=5)
-    assert list(cache.iterdir()) == []
+    assert not cache.exists()                      # no partial file, and no empty folder either
 
 
 def test_keyboard_interrupt_removes_temp_file(tmp_path, fake_mnist, monkeypatch):
@@ -161,7 +161,7 @@ def test_keyboard_interrupt_removes_temp_file(tmp_path, fake_mnist, monkeypatch)
     cache = tmp_path / "cache"
     with pytest.raises(KeyboardInterrupt):
         load_mnist(cache_dir=cache, base_url=served.as_uri(), checksums=checksums)
-    assert list(cache.iterdir()) == []
+    assert not cache.exists()                      # no partial file, and no empty folder either
 
 
 def test_file_url(tmp_path, fake_mnist):
@@ -236,3 +236,11 @@ def test_load_dataset_mnist_keeps_official_test_set(tmp_path, fake_mnist):
     assert (len(split.y_train), len(split.y_val), len(split.y_test)) == (10, 10, N_TEST)
     assert np.array_equal(split.y_test, arrays["test_labels"])
     assert np.array_equal(np.bincount(split.y_val, minlength=10), np.ones(10))  # 1 of each 2 per class
+
+
+def test_a_failed_download_leaves_no_empty_cache_folder(tmp_path):
+    from minisparse.data import download
+    cache = tmp_path / "never" / "mnist"
+    with pytest.raises(OSError, match="could not download"):
+        download.load_mnist(cache_dir=cache, base_url=(tmp_path / "nowhere").as_uri(), timeout=1)
+    assert not cache.exists()

@@ -67,12 +67,19 @@ def load_mnist(kind="mnist", cache_dir=None, base_url=None, checksums=None, time
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(kind)
     base_url = (base_url or BASE_URLS[kind]).rstrip("/") + "/"
     checksums = CHECKSUMS[kind] if checksums is None else checksums
+    missing = [name for name in FILES.values() if name not in checksums]
+    if missing:
+        raise ValueError(f"checksums has no MD5 for {missing[0]!r}")
+    created = not cache_dir.exists()
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for part, name in FILES.items():
-        if name not in checksums:
-            raise ValueError(f"checksums has no MD5 for {name!r}")
-        paths[part] = fetch(base_url + name, cache_dir / name, checksums[name], timeout)
+    try:
+        for part, name in FILES.items():
+            paths[part] = fetch(base_url + name, cache_dir / name, checksums[name], timeout)
+    except BaseException:              # offline, say: leave no empty cache folder behind
+        if created and not any(cache_dir.iterdir()):
+            cache_dir.rmdir()
+        raise
     X_train, y_train = _images_and_labels(paths["train_images"], paths["train_labels"], dtype)
     X_test, y_test = _images_and_labels(paths["test_images"], paths["test_labels"], dtype)
     return X_train, y_train, X_test, y_test
