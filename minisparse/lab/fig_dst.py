@@ -9,7 +9,9 @@ come from far longer runs (SET: η = 0.01 over hundreds of epochs; RigL: ΔT = 1
 here 2,100); these are chosen by VALIDATION accuracy at 5 % weights, one seed, from the same grid for
 every method (:func:`select_hparams`); the choice is in the data dicts. The grid is of the step
 size at steady state, η/(1 − μ): with momentum μ = 0.9 the learning rates 0.01, 0.03, 0.1; DEEP R,
-plain SGD as in its authors' code, gets 0.1, 0.3, 1 (its script: 0.5).
+plain SGD as in its authors' code, gets 0.1, 0.3, 1 (its script: 0.5). The same selection and runs
+(:func:`hparam_grid`, :func:`validation_run`, :func:`best_hparams`, :func:`run_seed`) serve
+``python -m minisparse compare`` (:mod:`.compare`) on any data.
 """
 import functools
 import itertools
@@ -126,25 +128,52 @@ def train_method(method, model, data, epochs, hp, rng, schedule_epochs=None, on_
     return opt, {k: evaluate(model, getattr(data, f"X_{k}"), getattr(data, f"y_{k}"))[1] for k in ("val", "test")}
 
 
+def hparam_grid(method, lrs, delta_ts):
+    """The grid points tried for ``method``: its DEFAULTS with η from ``lr_grid(method, lrs)`` and, for
+    RigL and DSR, ΔT from ``delta_ts`` (η-major order)."""
+    step_based = method in STEP_BASED
+    return [dict(DEFAULTS[method], lr=lr, **({"delta_t": dt} if step_based else {}))
+            for lr in lr_grid(method, lrs) for dt in (delta_ts if step_based else (None,))]
+
+
+def run_seed(method, hp, data, sizes, density, epochs, seed, on_epoch=None):
+    """One run of the protocol: ``build(method, sizes, density, seed)`` trained by :func:`train_method`
+    with rng seed + 1000; ``on_epoch(0, model)`` also runs before the first epoch. Returns (model,
+    {'val': acc, 'test': acc}) after the last epoch."""
+    model = build(method, sizes, density, seed)
+    if on_epoch is not None:
+        on_epoch(0, model)
+    return model, train_method(method, model, data, epochs, hp, seed + 1000, on_epoch=on_epoch)[1]
+
+
+def validation_run(method, hp, data, sizes, density, epochs, rng):
+    """One selection run (:func:`run_seed`, dense at density 1): its final validation accuracy, 0 if
+    it diverged (a too-large lr is a grid point that lost)."""
+    try:
+        return run_seed(method, hp, data, sizes, 1.0 if method == "dense" else density, epochs, rng)[1]["val"]
+    except DivergenceError:
+        return 0.0
+
+
+def best_hparams(table):
+    """The selection rule, one for every method: argmax over [(hp, val acc)], ties → the first."""
+    return max(table, key=lambda r: r[1])[0]
+
+
 @functools.lru_cache(maxsize=32)
 def select_hparams(method, fast=False, rng=0):
     """The method's defaults with lr (and the ΔT of RigL and DSR) replaced by the grid point of best
     final validation accuracy at 5 % weights (dense: 100 %), seed ``rng``. The lr grid is of
-    η/(1 − μ) (:func:`lr_grid`). Returns (hp, [(hp, val acc)])."""
+    η/(1 − μ) (:func:`lr_grid`). Returns (hp, [(hp, val acc)]). ``compare.compare`` applies the same
+    rule (:func:`hparam_grid`, :func:`validation_run`, :func:`best_hparams`) to any data."""
     cfg = setting(fast)
     data = mnist_split(cfg["n_train"], rng)
-    step_based = method in STEP_BASED
-    grid = [dict(DEFAULTS[method], lr=lr, **({"delta_t": dt} if step_based else {}))
-            for lr in lr_grid(method, cfg["lr_grid"]) for dt in (cfg["delta_t_grid"] if step_based else (None,))]
+    grid = hparam_grid(method, cfg["lr_grid"], cfg["delta_t_grid"])
     table, step = [], progress(len(grid), f"choosing {method}'s hyperparameters: ")
     for hp in grid:
-        model = build(method, cfg["sizes"], 1.0 if method == "dense" else 0.05, rng)
-        try:
-            table.append((hp, train_method(method, model, data, cfg["epochs"], hp, rng + 1000)[1]["val"]))
-        except DivergenceError:                       # a too-large lr is a grid point that lost
-            table.append((hp, 0.0))
-        step(f"lr {hp['lr']:g}" + (f", ΔT {hp['delta_t']}" if step_based else "") + f": val {table[-1][1]:.4f}")
-    return max(table, key=lambda r: r[1])[0], table
+        table.append((hp, validation_run(method, hp, data, cfg["sizes"], 0.05, cfg["epochs"], rng)))
+        step(f"lr {hp['lr']:g}" + (f", ΔT {hp['delta_t']}" if method in STEP_BASED else "") + f": val {table[-1][1]:.4f}")
+    return best_hparams(table), table
 
 
 def lr_grid(method, grid):
@@ -281,9 +310,8 @@ def _f3_job(args):
     """One F3 run: (method, hp, density, seed, fast) → (test accuracy, final density)."""
     method, hp, d, seed, fast = args
     cfg = setting(fast)
-    model = build(method, cfg["sizes"], d, seed)
-    acc = train_method(method, model, mnist_split(cfg["n_train"], seed), cfg["f3_epochs"], hp, seed + 1000)[1]["test"]
-    return acc, model.density
+    model, acc = run_seed(method, hp, mnist_split(cfg["n_train"], seed), cfg["sizes"], d, cfg["f3_epochs"], seed)
+    return acc["test"], model.density
 
 
 def dst_accuracy_data(fast=False, rng=0):
