@@ -22,6 +22,7 @@ onto them.
 import scipy.sparse as sp
 
 from . import activations, kernels
+from .checks import check_dtype
 from .kernels.fast import Walks
 from .kwta import KWinners
 
@@ -32,6 +33,7 @@ class SparseLinear:
     Parameters
     ----------
     W : csr_array (n_in, n_out)   rows are presynaptic neurons; explicit zeros are connections.
+        float32 or float64 (other dtypes are refused: float16 overflows, integers truncate).
     b : ndarray (n_out,)
     activation : {'relu', 'tanh', 'sigmoid', 'linear'} or a :class:`~minisparse.network.kwta.KWinners`
 
@@ -43,6 +45,7 @@ class SparseLinear:
     def __init__(self, W, b, activation="relu"):
         if not isinstance(W, sp.csr_array):
             raise TypeError(f"W must be a scipy.sparse.csr_array, got {type(W).__name__}")
+        check_dtype(W.dtype, "W's dtype")                      # float32 or float64 only
         if b.shape != (W.shape[1],):
             raise ValueError(f"b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
         if b.dtype != W.dtype:

@@ -6,8 +6,13 @@ entries dropped, grown entries initialised as the caller says). ``SGD(dense_mome
 keeps a dense velocity V (n_in, n_out) over *all* positions, active and inactive, updated from the
 dense gradient every step: Sparse Momentum needs it, and it costs O(B·n_in·n_out) per step.
 L2 weight decay applies to weights, not biases.
+
+Every hyper-parameter is checked at construction: a learning rate that is NaN, ±inf, ≤ 0 or not a
+number (a string) is refused there, before it can train the weights into NaN.
 """
 import numpy as np
+
+from .checks import check_number
 
 
 class Optimizer:
@@ -74,6 +79,9 @@ class SGD(Optimizer):
 
     def __init__(self, model, lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0,
                  dense_momentum=False, lr_scale=None):
+        for value, name, what in ((lr, "lr", "the learning rate, > 0"), (momentum, "momentum", "in [0, 1)"),
+                                  (weight_decay, "weight_decay", "≥ 0")):
+            check_number(value, name, what=what)                     # a number, not NaN or inf
         if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
             raise ValueError(f"need lr > 0, 0 ≤ momentum < 1, weight_decay ≥ 0; "
                              f"got lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
@@ -155,6 +163,10 @@ class Adam(Optimizer):
     per_bias = ("m_b", "v_b")
 
     def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        for value, name, what in ((lr, "lr", "the learning rate, > 0"), (beta1, "beta1", "in [0, 1)"),
+                                  (beta2, "beta2", "in [0, 1)"), (eps, "eps", "> 0"),
+                                  (weight_decay, "weight_decay", "≥ 0")):
+            check_number(value, name, what=what)                     # a number, not NaN or inf
         if lr <= 0 or not (0 <= beta1 < 1 and 0 <= beta2 < 1) or eps <= 0 or weight_decay < 0:
             raise ValueError(f"need lr > 0, β in [0, 1), eps > 0, weight_decay ≥ 0; got lr={lr}, "
                              f"beta1={beta1}, beta2={beta2}, eps={eps}, weight_decay={weight_decay}")

@@ -12,7 +12,9 @@ File layout, version 1. Every entry is a plain NumPy array, so ``np.load(allow_p
 
 Arrays are stored as they are (same dtypes, explicit zeros kept), so training resumed from a loaded
 file is bit-identical to training that never stopped. Model files always end in ``.npz``: ``save`` and
-``load`` both append it to a path that lacks it, so ``save('ckpt', …)`` writes ``ckpt.npz``.
+``load`` both append it to a path that lacks it, so ``save('ckpt', …)`` writes ``ckpt.npz``. ``load``
+refuses, with a message saying so, a folder and an existing file with another suffix (an ``.npy``
+array, say) rather than looking for ``arr.npy.npz``.
 """
 import contextlib
 import json
@@ -37,6 +39,26 @@ def npz_path(path):
     """``path`` as a str ending in '.npz' (appended when missing): the file ``save`` and ``load`` use."""
     path = os.fspath(path)
     return path if path.endswith(".npz") else path + ".npz"
+
+
+def model_file(path):
+    """The file :func:`load` reads for ``path``: ``npz_path(path)`` if it is a file. A folder, or an
+    existing file whose name lacks .npz (when no ``path + '.npz'`` exists), is refused with a
+    ValueError saying what it is; nothing at all, FileNotFoundError."""
+    path = os.fspath(path)
+    target = npz_path(path)
+    expected = "expected a .npz model file written by minisparse.network.serialize.save"
+    for p in (target, path):
+        if os.path.isdir(p):
+            raise ValueError(f"{p} is a folder; {expected}")
+    if os.path.exists(target):
+        return target
+    if os.path.exists(path):
+        suffix = os.path.splitext(path)[1]
+        what = f"a {suffix} file" if suffix else "a file without the .npz suffix"
+        raise ValueError(f"{path} is {what}, not a .npz model file; {expected} (load looks for "
+                         f"{os.path.basename(target)} when given a path without .npz, and there is none)")
+    raise FileNotFoundError(f"no model file at {target}" + ("" if target == path else f" (nor at {path})"))
 
 
 def model_arrays(model, optimizer=None):
@@ -116,9 +138,10 @@ def read_npz(path):
 def load(path):
     """Read a file written by :func:`save`; return ``(model, optimizer or None)``.
 
-    A missing file raises FileNotFoundError; any other problem a ValueError naming the file.
+    A missing file raises FileNotFoundError; any other problem a ValueError naming the file (a folder or
+    an ``.npy`` file too, see :func:`model_file`).
     """
-    path = npz_path(path)
+    path = model_file(path)
     arrays = read_npz(path)
     fmt = arrays.get("format")
     if not (isinstance(fmt, np.ndarray) and fmt.shape == () and fmt.dtype.kind == "U" and fmt[()] == FORMAT):

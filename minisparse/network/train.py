@@ -11,16 +11,24 @@ import time
 
 import numpy as np
 
-from .checks import DivergenceError, check_rng, check_X, check_y
+from .checks import DivergenceError, check_optimizer, check_positive_int, check_rng, check_X, check_y
 from .cost import epoch_macs
 from .neurons import dead_neurons
 from .losses import log_softmax
+from .mlp import EVAL_ELEMENTS, EVAL_MIN_ROWS, eval_batch_size   # the evaluation batch rule (mlp.py)
+
+
+def check_training_args(epochs, batch_size, min_epochs=1):
+    """Return (epochs, batch_size) as ints after checking both are positive integers: every training
+    loop calls it first, before any work (0 epochs would train nothing, a batch size of 0 would divide
+    by zero, a float one would fail mid-way). ``min_epochs=0``: :func:`fit` also takes 0 epochs."""
+    return (check_positive_int(epochs, "epochs", "the number of passes over the training data", min_epochs),
+            check_positive_int(batch_size, "batch_size", "rows per training step"))
 
 
 def minibatches(n, batch_size, rng):
     """Shuffled index arrays covering range(n) once, each of size ``batch_size`` (the last may be smaller)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    batch_size = check_positive_int(batch_size, "batch_size", "rows per training step")
     order = rng.permutation(n)
     return [order[s:s + batch_size] for s in range(0, n, batch_size)]
 
@@ -48,18 +56,10 @@ def train_step(model, optimizer, X, y, dense=False):
     return loss, grads
 
 
-EVAL_ELEMENTS = 1 << 22     # activations per evaluation batch (rows × widest layer): 16 MiB in float32,
-EVAL_MIN_ROWS = 128         # but at least 128 rows. Measured per image on 784-h-h-h-10, ε = 10: at 33k units
-                            # 128 rows are 1.6× faster than 1,000; at 100k and 333k units 128 rows are 1.5×
-                            # faster than 12-16 (each forward of a panel layer first copies its nnz values
-                            # into the panels, and the panel walk is tuned for training-size batches)
-
-
 def evaluate(model, X, y, batch_size=1000):
     """(mean cross-entropy, accuracy) on (X, y), in batches so memory stays O(batch·width): at most
     ``batch_size`` rows, fewer for wide layers (rows × widest layer ≤ EVAL_ELEMENTS, at least EVAL_MIN_ROWS)."""
-    widest = max(layer.shape[1] for layer in model.layers)
-    batch_size = max(1, min(batch_size, max(EVAL_MIN_ROWS, EVAL_ELEMENTS // widest)))
+    batch_size = eval_batch_size(model, batch_size, EVAL_ELEMENTS, EVAL_MIN_ROWS)   # this module's names
     total_loss, correct = 0.0, 0
     for s in range(0, len(y), batch_size):
         Z = model.forward(X[s:s + batch_size])
@@ -145,14 +145,34 @@ def epoch_row(model, X, y, splits, epoch, loss, step, seconds, macs=None, **extr
     return row
 
 
+DATA_PARTS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
+
+
+def data_parts(data):
+    """{'X_train': …, 'y_train': …, 'X_val': …, …} from a :class:`~minisparse.data.datasets.Split` (or
+    any object with those attributes), a tuple ``(X, y)`` (training data only: no validation or test
+    accuracy is logged) or a tuple ``(X_train, y_train, X_val, y_val, X_test, y_test)``."""
+    if isinstance(data, (tuple, list)) and not hasattr(data, "X_train"):
+        if len(data) not in (2, 6):
+            raise ValueError(f"data as a tuple must be (X, y) or (X_train, y_train, X_val, y_val, X_test, "
+                             f"y_test), got a tuple of {len(data)}")
+        return dict.fromkeys(DATA_PARTS) | dict(zip(DATA_PARTS, data))
+    if not hasattr(data, "X_train") or not hasattr(data, "y_train"):
+        raise TypeError(f"data must be a minisparse.data.datasets.Split (e.g. load_dataset('mnist5k'), or "
+                        f"stratified_split(X, y)) or a tuple (X, y); got {type(data).__name__}")
+    return {k: getattr(data, k, None) for k in DATA_PARTS}
+
+
 def checked_data(model, data):
     """(X_train, y_train, {'val': (X, y), 'test': (X, y)}) checked against the model (shapes, labels,
-    finite values); empty evaluation parts are left out. Every training loop starts with it."""
-    X = check_X(data.X_train, model.n_in, "X_train").astype(model.dtype, copy=False)
-    y = check_y(data.y_train, model.n_classes, len(X), "y_train")
+    finite values); empty evaluation parts are left out. Every training loop starts with it.
+    ``data``: a Split or a tuple, see :func:`data_parts`."""
+    parts = data_parts(data)
+    X = check_X(parts["X_train"], model.n_in, "X_train").astype(model.dtype, copy=False)
+    y = check_y(parts["y_train"], model.n_classes, len(X), "y_train")
     splits = {}
     for k in ("val", "test"):
-        Xk, yk = getattr(data, f"X_{k}", None), getattr(data, f"y_{k}", None)
+        Xk, yk = parts[f"X_{k}"], parts[f"y_{k}"]
         if Xk is not None and yk is not None and len(yk):
             splits[k] = (check_X(Xk, model.n_in, f"X_{k}"), check_y(yk, model.n_classes, name=f"y_{k}"))
     return X, y, splits
@@ -162,13 +182,18 @@ def fit(model, optimizer, data, epochs, batch_size=100, rng=0, verbose=True, den
         after_step=None, after_epoch=None, checkpoint=None, resume=None):
     """Train for ``epochs`` passes over ``data.X_train``; return a :class:`History`.
 
-    ``data`` is a :class:`~minisparse.datasets.Split` (validation/test sets may be empty).
+    ``data`` is a :class:`~minisparse.datasets.Split` (validation/test sets may be empty) or a tuple
+    ``(X, y)`` (see :func:`data_parts`). ``optimizer`` must be built for ``model``.
+    ``epochs`` is an integer ≥ 0: 0 trains nothing and returns an empty History (the one-shot prune
+    of ``pruning.pipelines.lottery_ticket(epochs=0)``); ``batch_size`` an integer ≥ 1.
     ``after_epoch(epoch, history)`` runs at the end of every epoch, after the row is logged: the
     place where an epoch-wise topology update (SET, Sparse Momentum, CTRE) plugs in.
     ``checkpoint`` (a path) and ``resume`` (from ``checkpoint.load_checkpoint``): see
     :mod:`minisparse.network.checkpoint`.
     """
     from .checkpoint import epoch_start, restore
+    epochs, batch_size = check_training_args(epochs, batch_size, min_epochs=0)
+    check_optimizer(model, optimizer)
     rng = check_rng(rng)
     X, y, splits = checked_data(model, data)
     history = History()

@@ -59,7 +59,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..network.checks import check_fraction, check_rng, check_X
+from ..network.checks import (check_fraction, check_optimizer, check_positive_int, check_rng, check_sparse_start,
+                              check_X)
 from ..network.checkpoint import epoch_start, restore, restore_ever
 from .diagnostics import EverActive, TopologyLog
 from ..growth.select import grow_at_keys, grow_random, top_k_dense, uniform_values
@@ -70,7 +71,8 @@ from .rigl import _restore_regrown
 from .schedules import is_epoch_update
 from ..network.topology import entry_keys, pairs, prune
 from ..network.cost import epoch_macs
-from ..network.train import HEARTBEAT, History, checked_data, epoch_row, progress_line, run_epoch
+from ..network.train import (HEARTBEAT, History, check_training_args, checked_data, epoch_row, progress_line,
+                             run_epoch)
 
 GROWTH = ("sim", "cosine", "random")
 VARIANTS = {"sim": "CTRE_sim", "seq": "CTRE_seq", "cosine": "CTRE without random"}
@@ -161,6 +163,9 @@ def ctre_update(model, zeta, rng, optimizer=None, growth="sim", sims=None, reset
                 raise ValueError(f"sims[{l}] must be a finite {layer.shape} array, got shape {np.shape(S)}")
     if optimizer is not None and optimizer.hyper.get("dense_momentum"):
         raise ValueError("CTRE keeps no dense velocity: a grown weight would inherit V instead of 0")
+    check_fraction(zeta, "zeta")
+    if optimizer is not None:
+        check_optimizer(model, optimizer)
     updates = []
     for l, layer in enumerate(model.layers):
         nnz0, k = layer.nnz, drop_count(layer.nnz, zeta)
@@ -214,9 +219,14 @@ def train_ctre(model, data, epochs, variant="sim", zeta=0.2, lr=0.01, momentum=0
     ``reset_regrown=False``: a just-dropped connection grown again keeps its old value and momentum,
     as in the reference code (see :func:`ctre_update`).
     """
+    epochs, batch_size = check_training_args(epochs, batch_size)
     rng = check_rng(rng)
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
+    check_fraction(zeta, "zeta")                 # ζ is checked now, not at the first update
+    check_positive_int(patience, "patience", "epochs without a better validation accuracy before CTRE_seq "
+                       "switches to random growth", minimum=0)
+    check_sparse_start(model, "CTRE")
     X, y, splits = checked_data(model, data)
     if variant == "seq" and "val" not in splits:
         raise ValueError("CTRE_seq switches on validation accuracy: data needs a non-empty validation split")

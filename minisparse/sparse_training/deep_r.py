@@ -51,12 +51,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ..growth.select import grow_at_keys, random_positions
-from ..network.checks import check_rng
+from ..network.checks import check_number, check_optimizer, check_rng, check_sparse_start
 from ..network.checkpoint import epoch_start, restore, restore_ever
 from ..network.cost import epoch_macs
 from ..network.optim import SGD
 from ..network.topology import entry_keys, pairs, prune
-from ..network.train import History, check_loss, checked_data, epoch_row, minibatches, progress_line
+from ..network.train import (History, check_loss, check_training_args, checked_data, epoch_row, minibatches,
+                             progress_line)
 from .diagnostics import EverActive, TopologyLog, topology_change
 
 EPSILON = 1e-12     # θ of a connection when it turns active (the code's ``rewiring(..., epsilon=1e-12)``)
@@ -116,8 +117,7 @@ def temperature_for(lr, temperature=None):
     """T: ``temperature`` if given, else the code's η·GDNOISE²/2 (noise std η·GDNOISE per step)."""
     if temperature is None:
         return lr * GDNOISE ** 2 / 2
-    if not temperature >= 0 or not np.isfinite(temperature):
-        raise ValueError(f"temperature T must be a finite number ≥ 0, got {temperature!r}")
+    check_number(temperature, "temperature", ge=0, what="T, the Langevin noise temperature; None: η·1e-10/2")
     return float(temperature)
 
 
@@ -128,8 +128,8 @@ def deep_r_update(model, optimizer, l1, temperature, rng, sign_seed):
     :func:`temperature_for`. Returns a :class:`DeepRUpdate`; each layer's nnz is unchanged.
     """
     rng = check_rng(rng)
-    if not l1 >= 0:
-        raise ValueError(f"l1 (α) must be ≥ 0, got {l1!r}")
+    check_number(l1, "l1", ge=0, what="α, the L1 penalty on θ per step")
+    check_optimizer(model, optimizer)
     dropped, grown = [], []
     for l, layer in enumerate(model.layers):
         lr = optimizer.layer_lr(l)
@@ -178,17 +178,19 @@ def train_deep_r(model, data, epochs, l1=1e-5, temperature=None, lr=0.5, lr_deca
     connections that died and were replaced, per layer, summed over its steps), and History rows add
     'lr', 'rewired', 'moved', 'moved_fraction' and 'ever_active'.
     """
+    epochs, batch_size = check_training_args(epochs, batch_size)
     seed = (rng if isinstance(rng, (int, np.integer)) else 0) if sign_seed is None else sign_seed
     rng = check_rng(rng)
-    if not 0 < lr_decay <= 1:
-        raise ValueError(f"lr_decay must be in (0, 1] (η is multiplied by it after every epoch), got {lr_decay!r}")
+    check_number(l1, "l1", ge=0, what="α, the L1 penalty on θ per step")
+    check_number(lr_decay, "lr_decay", gt=0, le=1, what="η is multiplied by it after every epoch")
+    optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov)   # checks η before signed_init
     temperature_for(lr, temperature)                                 # check T before any work
+    check_sparse_start(model, "DEEP R")
     X, y, splits = checked_data(model, data)
     if resume is None:
-        signed_init(model, seed)
+        signed_init(model, seed)                 # values only: the optimizer's state stays aligned
     else:
         seed = resume.scalars["sign_seed"]
-    optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov)
     history, log, ever = History(), TopologyLog(), EverActive(model)
     first, step = restore(resume, optimizer, history, log)
     restore_ever(ever, resume)

@@ -56,12 +56,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..growth.select import grow_at_keys, random_positions
-from ..network.checks import check_fraction, check_rng
+from ..network.checks import (check_fraction, check_number, check_optimizer, check_positive_int, check_rng,
+                              check_sparse_start, warn_if_no_update)
 from ..network.checkpoint import epoch_start, restore, restore_ever
 from ..network.cost import epoch_macs
 from ..network.optim import SGD
 from ..network.topology import entry_keys, is_canonical, pairs, prune
-from ..network.train import History, checked_data, epoch_row, minibatches, progress_line, train_step
+from ..network.train import (History, check_training_args, checked_data, epoch_row, minibatches, progress_line,
+                             train_step)
 from .diagnostics import EverActive, TopologyLog, topology_change
 from .schedules import is_update_step
 from .sparse_momentum import redistribute
@@ -134,6 +136,9 @@ def dsr_update(model, threshold, n_prune, rng, optimizer=None, tolerance=0.1):
         raise ValueError(f"threshold H must be a finite number > 0, got {threshold!r}")
     if not isinstance(n_prune, (int, np.integer)) or n_prune < 1:
         raise ValueError(f"n_prune (N_p, the target count) must be an integer ≥ 1, got {n_prune!r}")
+    check_fraction(tolerance, "tolerance")                  # used after the update: checked before it
+    if optimizer is not None:
+        check_optimizer(model, optimizer)
     keeps = [below_threshold(layer.W.data, threshold) for layer in model.layers]          # (1)
     pruned = [int(k.size - k.sum()) for k in keeps]
     surviving = [int(k.sum()) for k in keeps]
@@ -179,12 +184,21 @@ def train_dsr(model, data, epochs, threshold=1e-3, n_prune=None, tolerance=0.1, 
     the epoch), 'moved' (net pattern change over the epoch), 'moved_fraction' and 'ever_active'; the
     log has one row per update: H used, K ('pruned' per layer), 'regrown' per layer and the next H.
     """
+    epochs, batch_size = check_training_args(epochs, batch_size)
     rng = check_rng(rng)
     stop_frac = check_fraction(stop_frac, "stop_frac")
+    check_number(threshold, "threshold", gt=0, what="H₀, the initial pruning threshold")
+    if n_prune is not None:
+        check_positive_int(n_prune, "n_prune", "N_p, the target count of pruned weights per update")
+    check_fraction(tolerance, "tolerance")
+    period = check_positive_int(period, "period", "training steps between reparameterizations")
+    check_sparse_start(model, "DSR")
     X, y, splits = checked_data(model, data)
     n_prune = default_n_prune(model) if n_prune is None else n_prune
     optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     t_end = int(stop_frac * epochs * math.ceil(len(y) / batch_size))
+    warn_if_no_update("train_dsr", epochs, math.ceil(len(y) / batch_size), period, "period",
+                      stop_frac, "stop_frac", t_end)
     history, log, ever = History(), TopologyLog(), EverActive(model)
     first, step = restore(resume, optimizer, history, log)
     restore_ever(ever, resume)

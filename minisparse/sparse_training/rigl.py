@@ -40,7 +40,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..network.checks import check_fraction, check_rng
+from ..network.checks import (check_fraction, check_optimizer, check_positive_int, check_rng, check_sparse_start,
+                              warn_if_no_update)
 from ..network.checkpoint import epoch_start, restore, restore_ever
 from ..network.cost import step_macs
 from .diagnostics import EverActive, TopologyLog, topology_change
@@ -50,7 +51,8 @@ from ..network.optim import SGD
 from ..pruning.select import keep_all_but_lowest
 from .schedules import cosine_decay, is_update_step
 from ..network.topology import entry_keys, is_canonical, pairs, prune
-from ..network.train import History, check_loss, checked_data, epoch_row, minibatches, progress_line, train_step
+from ..network.train import (History, check_loss, check_training_args, checked_data, epoch_row, minibatches,
+                             progress_line, train_step)
 
 
 class RigLUpdate(NamedTuple):
@@ -119,6 +121,9 @@ def rigl_update(model, X, y, drop_fraction, optimizer=None, reset_regrown=True, 
     :class:`RigLUpdate`.
     """
     _check_count_dtype(count_dtype, "count_dtype")
+    check_fraction(drop_fraction, "drop_fraction")
+    if optimizer is not None:
+        check_optimizer(model, optimizer)
     with np.errstate(over="ignore", invalid="ignore"):
         loss, grads = model.loss_and_grads(X, y, dense=True)         # G: [(n_in, n_out)], pre-drop
     check_loss(loss, model.n_classes, getattr(optimizer, "hyper", {}).get("lr"), where=" at a RigL update")
@@ -191,11 +196,18 @@ def train_rigl(model, data, epochs, delta_t=100, t_end_frac=0.75, alpha=0.3, lr=
     ``reset_regrown=False`` and ``count_dtype=np.float32`` reproduce the reference code's re-grown
     connections and drop count (see :func:`rigl_update`, :func:`drop_count`).
     """
+    epochs, batch_size = check_training_args(epochs, batch_size)
     rng = check_rng(rng)
     _check_count_dtype(count_dtype, "count_dtype")
+    delta_t = check_positive_int(delta_t, "delta_t", "ΔT, training steps between topology updates")
+    check_fraction(t_end_frac, "t_end_frac")
+    check_fraction(alpha, "alpha")
+    check_sparse_start(model, "RigL")
     X, y, splits = checked_data(model, data)
     optimizer = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     _, t_end = rigl_steps(len(y), batch_size, epochs, t_end_frac)
+    warn_if_no_update("train_rigl", epochs, math.ceil(len(y) / batch_size), delta_t, "delta_t",
+                      t_end_frac, "t_end_frac", t_end)
     history, log, ever = History(), TopologyLog(), EverActive(model)
     all_layers = range(len(model.layers))
     first, step = restore(resume, optimizer, history, log)

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..network.checks import check_rng
+from ..network.checks import check_fraction, check_optimizer, check_rng, check_sparse_start
 from ..network.checkpoint import epoch_start, restore, restore_ever
 from .diagnostics import EverActive, TopologyLog
 from ..growth.select import grow_random
@@ -42,7 +42,8 @@ from ..pruning.zeroth_order import SET_RULES, set_keep_mask
 from .schedules import is_epoch_update
 from ..network.topology import entry_keys, pairs, prune
 from ..network.cost import epoch_macs
-from ..network.train import HEARTBEAT, History, checked_data, epoch_row, progress_line, run_epoch
+from ..network.train import (HEARTBEAT, History, check_training_args, checked_data, epoch_row, progress_line,
+                             run_epoch)
 
 
 def small_normal(n, rng):
@@ -83,7 +84,11 @@ def set_update(model, zeta, rng, optimizer=None, init=small_normal, rule="count"
     same). nnz per layer is preserved exactly. Returns one :class:`Rewire` per layer.
     """
     rng = check_rng(rng)
+    check_fraction(zeta, "zeta")
     _check_rule(rule)
+    _check_init(init)
+    if optimizer is not None:
+        check_optimizer(model, optimizer)
     if optimizer is not None and optimizer.hyper.get("dense_momentum"):
         raise ValueError("SET keeps no dense velocity: a grown weight would inherit V instead of 0")
     rewires = []
@@ -107,6 +112,11 @@ def _check_rule(rule):
         raise ValueError(f"rule must be one of {SET_RULES} (SET's drop count), got {rule!r}")
 
 
+def _check_init(init):
+    if not (callable(init) or (isinstance(init, str) and init == "fan_in")):
+        raise ValueError(f"init must be a callable (n, rng) -> values or 'fan_in', got {init!r}")
+
+
 def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay=2e-4, batch_size=100,
               rng=0, verbose=True, init=small_normal, lr_scale=None, rule="count",
               checkpoint=None, resume=None):
@@ -122,8 +132,12 @@ def train_set(model, data, epochs, zeta=0.3, lr=0.01, momentum=0.9, weight_decay
     ``lr`` (see :class:`~minisparse.optim.SGD`; very wide networks need a smaller one for the output layer).
     ``rule``: SET's drop count, ``"count"`` or ``"reference"`` (see :func:`set_update`).
     """
+    epochs, batch_size = check_training_args(epochs, batch_size)
     rng = check_rng(rng)
+    check_fraction(zeta, "zeta")                 # ζ and the rule are checked now, not at the first update
     _check_rule(rule)
+    _check_init(init)
+    check_sparse_start(model, "SET")
     X, y, splits = checked_data(model, data)
     optimizer = SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay, lr_scale=lr_scale)
     history, log, ever_active = History(), TopologyLog(), EverActive(model)

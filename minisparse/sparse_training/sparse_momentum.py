@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..network.checks import check_fraction, check_rng
+from ..network.checks import check_fraction, check_number, check_optimizer, check_rng, check_sparse_start
 from ..network.checkpoint import epoch_start, restore, restore_ever
 from ..network.cost import epoch_macs
 from .diagnostics import EverActive, TopologyLog
@@ -54,7 +54,8 @@ from ..network.optim import SGD
 from ..pruning.select import keep_all_but_lowest
 from .schedules import is_epoch_update, sparse_momentum_prune_rate
 from ..network.topology import entry_keys, pairs, prune
-from ..network.train import History, checked_data, epoch_row, minibatches, progress_line, train_step
+from ..network.train import (History, check_training_args, checked_data, epoch_row, minibatches, progress_line,
+                             train_step)
 
 
 class LayerUpdate(NamedTuple):
@@ -133,6 +134,7 @@ def sparse_momentum_update(model, optimizer, prune_rate):
     p = check_fraction(prune_rate, "prune_rate")
     if not getattr(optimizer, "hyper", {}).get("dense_momentum"):
         raise ValueError("Sparse Momentum needs the dense velocity: use SGD(..., dense_momentum=True)")
+    check_optimizer(model, optimizer)
     shares = momentum_shares(model, optimizer)                              # (1)
     before, dropped, grown = [layer.nnz for layer in model.layers], [], []
     for l, layer in enumerate(model.layers):                                # (2)
@@ -165,7 +167,11 @@ def train_sparse_momentum(model, data, epochs, prune_rate=0.5, lr=0.1, momentum=
     with per update: ``prune_rate``, ``shares``, ``removed`` and ``regrown`` per layer, and the
     ever-active rate.
     """
+    epochs, batch_size = check_training_args(epochs, batch_size)
     rng = check_rng(rng)
+    check_number(prune_rate, "prune_rate", ge=0.005, le=1,       # the schedule decays it to p_min = 0.005
+                 what="p₀ of the cosine schedule, which decays to p_min = 0.005")
+    check_sparse_start(model, "Sparse Momentum")
     X, y, splits = checked_data(model, data)
     opt = SGD(model, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
               dense_momentum=True)
