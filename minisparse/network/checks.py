@@ -94,8 +94,9 @@ def check_optimizer(model, optimizer, name="optimizer"):
         raise TypeError(f"{name} must be a minisparse optimizer (e.g. minisparse.SGD(model, lr=0.1)), "
                         f"got {type(optimizer).__name__}")
     if optimizer.model is not model:
-        raise ValueError(f"{name} was built for another model ({optimizer.model!r}), not for the model "
-                         f"being trained ({model!r}): build it from this model, e.g. Adam(model, lr=1e-3)")
+        raise ValueError(f"{name} was built for another model object than the one being trained (its "
+                         f"per-weight state follows that model's weights): build it from the model you "
+                         f"train, e.g. {type(optimizer).__name__}(model, lr=...)")
 
 
 def check_sparse_start(model, method):
