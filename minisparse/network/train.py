@@ -192,7 +192,7 @@ def fit(model, optimizer, data, epochs, batch_size=100, rng=0, verbose=True, den
     :mod:`minisparse.network.checkpoint`.
     """
     from .checkpoint import epoch_start, restore
-    epochs, batch_size = check_training_args(epochs, batch_size, min_epochs=0)
+    epochs, batch_size = check_training_args(epochs, batch_size)
     check_optimizer(model, optimizer)
     rng = check_rng(rng)
     X, y, splits = checked_data(model, data)

@@ -20,11 +20,14 @@ from ..network.optim import SGD
 from .select import prune_lowest
 from .zeroth_order import magnitude_score
 from ..network.topology import entry_keys
-from ..network.train import evaluate, fit, minibatches, train_step
+from ..network.train import History, evaluate, fit, minibatches, train_step
 
 
 def train(model, data, epochs, lr=0.05, momentum=0.9, batch_size=100, rng=0, verbose=False):
-    """SGD with momentum on a fixed pattern; return (history, multiply-adds spent)."""
+    """SGD with momentum on a fixed pattern; return (history, multiply-adds spent). ``epochs=0``
+    trains nothing (an empty History)."""
+    if epochs == 0:
+        return History(), 0
     history = fit(model, SGD(model, lr=lr, momentum=momentum), data, epochs, batch_size=batch_size,
                   rng=rng, verbose=verbose)
     macs = epochs * cost.epoch_macs(model, len(data.y_train), batch_size)["sparse"]
