@@ -20,6 +20,7 @@ other traceback is a bug.
     python -m minisparse --version
     python -m minisparse --blas-threads 2 train …  # BLAS threads (default 1, or $MINISPARSE_BLAS_THREADS)
 
+    python -m minisparse compare --methods static set rigl   # minisparse.lab.compare: a fair comparison
     python -m minisparse figures --fast          # minisparse.lab.figures: regenerate the figures
     python -m minisparse bench                   # minisparse.lab.bench: CSR step vs dense W ⊙ M
     python -m minisparse bench-methods           # minisparse.lab.bench_methods: each method's costs
