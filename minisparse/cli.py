@@ -31,6 +31,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -306,7 +307,9 @@ def main(argv=None):
     try:
         threads, argv = split_blas_threads(argv)
         limit_blas_threads(threads)
-        return _main(argv)
+        with warnings.catch_warnings():          # a warning is one line too, without the source line
+            warnings.showwarning = _one_line_warning
+            return _main(argv)
     except DivergenceError as e:
         print(f"python -m minisparse: {e}", file=sys.stderr)
         return 1
@@ -315,6 +318,10 @@ def main(argv=None):
             raise
         print(f"python -m minisparse: error: {e}", file=sys.stderr)
         return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"python -m minisparse: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _main(argv):
