@@ -113,7 +113,10 @@ def test_cli_interrupted_by_sigint_then_resumed_equals_an_uninterrupted_run(tmp_
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                        os.environ.get("PYTHONPATH", "")]))
     subprocess.run(_train(tmp_path / "whole"), check=True, env=env, timeout=600)
-    proc = subprocess.Popen(_train(tmp_path / "cut"), env=env, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal's Ctrl-C delivers it: a shell starting background jobs (CI, nohup) makes them
+    # ignore SIGINT, and Python then keeps ignoring it; the child restores the default first
+    proc = subprocess.Popen(_train(tmp_path / "cut"), env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ckpt_path = tmp_path / "cut" / "checkpoint.npz"
     deadline = time.time() + 300
     while time.time() < deadline:                     # interrupt as soon as a finished epoch is on disk
