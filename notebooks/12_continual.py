@@ -45,7 +45,6 @@ from minisparse import SparseMLP
 from minisparse.continual import average_accuracy, forgetting, packnet, spacenet, split_tasks
 from minisparse.data.datasets import make_teacher_data, stratified_split
 from minisparse.network import topology
-from minisparse.network.topology import entry_keys
 
 FAST = os.environ.get("MINISPARSE_FAST", "0") == "1"
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
