@@ -10,8 +10,9 @@ import copy
 import numpy as np
 
 from .. import pruning
-from ..pruning import first_order, pipelines, second_order, structured
+from ..pruning import entropy_guided, first_order, neuron_scores, pipelines, second_order, second_order_approx, structured
 from ..network.mlp import SparseMLP
+from ..network.checks import DivergenceError
 from ..network.optim import SGD
 from ..network.train import fit
 from .common import mnist_split, progress
@@ -55,6 +56,35 @@ def _structured(merge):
     return prune_neurons
 
 
+def _by_neuron_score(score):
+    """Remove each hidden layer's lowest-scoring units, layer by layer (each layer scored after the one
+    below it was pruned), as many as keep about ``density`` of the weights."""
+    def prune_neurons(model, density, ctx):
+        for l, n in enumerate(_neurons_to_remove(model, density)):
+            neuron_scores.prune_neurons_by_score(model, l, score(model, ctx, l), n)
+    return prune_neurons
+
+
+def _coreset(model, density, ctx):
+    """Coreset pruning: sample the kept units by sensitivity, reweight their outgoing weights; the top
+    hidden layer first (its sensitivities read the layer above, which is not pruned)."""
+    counts = _neurons_to_remove(model, density)
+    for l in reversed(range(len(counts))):
+        neuron_scores.coreset_prune(model, l, model.layers[l].shape[1] - counts[l], np.random.default_rng(l))
+
+
+def _egp(model, density, ctx):
+    """EGP prunes the hidden layers only: the share of them that brings the whole network to ``density``."""
+    hidden = sum(layer.nnz for layer in model.layers[:-1])
+    remove = model.nnz - density * sum(n_in * n_out for n_in, n_out in (layer.shape for layer in model.layers))
+    entropy_guided.egp_prune(model, ctx["X"], amount=float(np.clip(remove / hidden, 0.0, 1.0)))
+
+
+def _per_layer(prune_layer):
+    return lambda model, density, ctx: [prune_layer(model, l, ctx["X"], ctx["y"], density=density)
+                                        for l in range(len(model.layers))]
+
+
 def _score(fn):
     return lambda model, density, ctx: pruning.prune_lowest(model, fn(model, ctx["X"], ctx["y"]),
                                                             density=density)
@@ -68,6 +98,12 @@ METHODS = {   # name: (order, prune(model, density, ctx)); ctx: calibration X, y
     "random": ("zeroth", lambda m, d, ctx: pruning.prune_lowest(m, pruning.random_score(m, 0), density=d)),
     "neuron similarity (structured)": ("zeroth", _structured(merge=True)),
     "activity (structured)": ("zeroth", _structured(merge=False)),
+    "coreset (structured)": ("zeroth", _coreset),
+    "EGP (entropy-guided)": ("zeroth", _egp),
+    "gating relevance (structured)": ("first", _by_neuron_score(
+        lambda m, ctx, l: neuron_scores.gating_relevance(m, ctx["X"], ctx["y"], l))),
+    "sensitivity (structured)": ("first", _by_neuron_score(
+        lambda m, ctx, l: neuron_scores.sensitivity_scores(m, ctx["X"], l))),
     "SNIP |g⊙w|": ("first", _score(first_order.snip_score)),
     "GraSP": ("first", _score(first_order.grasp_score)),
     "Taylor (accumulated)": ("first", _score(first_order.taylor_score)),
@@ -76,6 +112,7 @@ METHODS = {   # name: (order, prune(model, density, ctx)); ctx: calibration X, y
     "OBS (Fisher, per neuron)": ("second", lambda m, d, ctx: second_order.obs_prune(
         m, ctx["X"], ctx["y"], density=d)),
     "layer-wise OBS": ("second", lambda m, d, ctx: second_order.layerwise_obs_prune(m, ctx["X"], density=d)),
+    "OBS with K-FAC curvature": ("second", _per_layer(second_order_approx.kfac_prune)),
 }
 
 
@@ -116,8 +153,12 @@ def pruning_data(fast=False, rng=0):
             prune_with(name, model, 1 - s, ctx)
             rows["sparsity"].append(1 - model.nnz / total)
             rows["one_shot"].append(pipelines.accuracy_on_test(model, data))
-            pipelines.train(model, data, cfg["finetune"], lr=0.02, rng=rng)
-            rows["finetuned"].append(pipelines.accuracy_on_test(model, data))
+            try:
+                pipelines.train(model, data, cfg["finetune"], lr=0.02, rng=rng)
+                rows["finetuned"].append(pipelines.accuracy_on_test(model, data))
+            except DivergenceError:                  # coreset's reweighted units can blow up the step
+                rows["finetuned"].append(float("nan"))
+                rows.setdefault("diverged", []).append(s)
             step(f"{name} at {s:.0%}, fine-tuned")
         out["methods"][name] = rows
     return out
