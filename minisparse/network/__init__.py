@@ -10,8 +10,10 @@
   k lowest / highest scores, which every pruning and growth method selects with.
 - :mod:`~.optim` — SGD with momentum (state over active weights, or a dense velocity) and Adam.
 - :mod:`~.train` — mini-batches, one training step, evaluation, the History of a run, ``fit``.
+- :mod:`~.kwta` — k-winners-take-all activations with boosting (sparse activations).
 - :mod:`~.cost` (multiply-adds of a step), :mod:`~.neurons` (dead units, out-degree),
-  :mod:`~.serialize` (save / load), :mod:`~.masked` (the dense W ⊙ M baseline), :mod:`~.checks`.
+  :mod:`~.serialize` (save / load), :mod:`~.checkpoint` (resumable runs), :mod:`~.masked` (the dense
+  W ⊙ M baseline), :mod:`~.checks`.
 """
 from . import (activations, checks, cost, init, kernels, layer, losses, masked, mlp, neurons, optim, serialize,
                topk, topology, train)
