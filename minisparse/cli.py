@@ -162,7 +162,7 @@ def run_name(args, density):
 
 
 RUN_FILES = ("history.json", "model.npz", "curves.png", "checkpoint.npz")
-RESUME_IGNORES = ("resume", "overwrite", "verbose", "plot")     # may differ between a run and its resumption
+RESUME_IGNORES = ("resume", "overwrite", "verbose", "plot", "argv")     # may differ between a run and its resumption
 
 
 def prepare_out(out, overwrite, resume=False):
@@ -220,12 +220,9 @@ def plot_run(record, path):
 
 
 def resume_command(args, out):
-    """The shell command that continues this run."""
-    argv = [a for a in sys.argv[1:] if a not in ("--resume", "--overwrite")] if sys.argv[1:2] == ["train"] else \
-        ["train", "--method", args.method, "--data", args.data, "--out", out]
-    if "--out" not in argv:
-        argv += ["--out", out]
-    return "python -m minisparse " + " ".join(argv) + " --resume"
+    """The shell command that continues this run: its own arguments, ``--out`` included, and --resume."""
+    argv = [a for a in args.argv if a not in ("--resume", "--overwrite")]
+    return "python -m minisparse " + " ".join(argv + ([] if "--out" in argv else ["--out", out])) + " --resume"
 
 
 def train_command(args):
@@ -361,6 +358,7 @@ def _main(argv):
     t.add_argument("--plot", action="store_true", help="also draw the run's curves into curves.png (matplotlib)")
     t.add_argument("--quiet", dest="verbose", action="store_false", help="no progress lines")
     args = parser.parse_args(argv)
+    args.argv = argv                            # to print the command that resumes this run
     train_command(args)
     return 0
 

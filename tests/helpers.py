@@ -11,6 +11,21 @@ def rel_err(a, b):
     return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
 
 
+def numeric_grad(f, x, h=1e-6):
+    """Central differences ∂f/∂x_k ≈ (f(x + h e_k) − f(x − h e_k)) / 2h, x modified in place and restored."""
+    g = np.zeros(x.size)
+    flat = x.reshape(-1)
+    for k in range(x.size):
+        old = flat[k]
+        flat[k] = old + h
+        up = f()
+        flat[k] = old - h
+        down = f()
+        flat[k] = old
+        g[k] = (up - down) / (2 * h)
+    return g.reshape(x.shape)
+
+
 def toy(seed, sizes, density, activation, B):
     """A small sparse MLP with random biases, and a random batch (X, y) for it."""
     rng = np.random.default_rng(seed)

@@ -7,28 +7,13 @@ from minisparse import SparseMLP
 from minisparse.network import activations, losses, topology
 from minisparse.network.layer import SparseLinear
 
-from helpers import rel_err, toy as _toy
+from helpers import numeric_grad, rel_err, toy as _toy
 
 
 def toy(seed=0, sizes=(6, 7, 5, 4), density=0.5, activation="relu", B=5):
     return _toy(seed, sizes, density, activation, B)
 
 H = 1e-6
-
-
-def numeric_grad(f, x, h=H):
-    """Central differences ∂f/∂x_k ≈ (f(x + h e_k) − f(x − h e_k)) / 2h, x modified in place and restored."""
-    g = np.zeros(x.size)
-    flat = x.reshape(-1)
-    for k in range(x.size):
-        old = flat[k]
-        flat[k] = old + h
-        up = f()
-        flat[k] = old - h
-        down = f()
-        flat[k] = old
-        g[k] = (up - down) / (2 * h)
-    return g.reshape(x.shape)
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "linear"])

@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from helpers import rel_err, small_teacher
+from helpers import numeric_grad, rel_err, small_teacher
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -92,19 +92,6 @@ def kwta_model(seed=0, sizes=(8, 12, 10, 4), boost=1.5, density=0.6):
     return model, rng.standard_normal((6, sizes[0])), rng.integers(0, sizes[-1], 6)
 
 
-def central(f, x, h=1e-6):
-    g, flat = np.zeros(x.size), x.reshape(-1)
-    for k in range(x.size):
-        old = flat[k]
-        flat[k] = old + h
-        up = f()
-        flat[k] = old - h
-        down = f()
-        flat[k] = old
-        g[k] = (up - down) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("mode", ["dense", "active"])
 def test_gradients_through_kwta_equal_central_differences(seed, mode):
@@ -118,8 +105,8 @@ def test_gradients_through_kwta_equal_central_differences(seed, mode):
         assert np.all(np.abs(s[:, -4] - s[:, -5]) > 1e-4), "a near-tie: pick another seed"
     _, grads = copy.deepcopy(model).loss_and_grads(X, y)          # a copy: its duty-cycle update stays there
     for layer, g in zip(model.layers, grads):
-        assert rel_err(g.dW, central(lambda: model.loss(X, y), layer.W.data)) < 1e-6
-        assert rel_err(g.db, central(lambda: model.loss(X, y), layer.b)) < 1e-6
+        assert rel_err(g.dW, numeric_grad(lambda: model.loss(X, y), layer.W.data)) < 1e-6
+        assert rel_err(g.db, numeric_grad(lambda: model.loss(X, y), layer.b)) < 1e-6
 
 
 # ---------------------------------------------------------------- the active-unit products

@@ -92,7 +92,7 @@ def _boost_run(args):
 
     def record(epoch, model):
         silent = sum(r["counts"]["never_active"] for r in dead_neurons(model, data.X_train))
-        entropy = [duty_cycle_entropy(layer.f.duty_cycles) / (layer.f.n * _h(layer.f.target_density))
+        entropy = [duty_cycle_entropy(layer.f.duty_cycles) / duty_cycle_entropy(np.full(layer.f.n, layer.f.target_density))
                    for layer in model.layers[:-1]] if boost is not None else []
         trace.append({"epoch": epoch, "silent": silent, "entropy": entropy})
 
@@ -100,9 +100,6 @@ def _boost_run(args):
     train(model, data, cfg["epochs"], seed, on_epoch=record)
     return {"trace": trace, "test": evaluate(model, data.X_test, data.y_test)[1]}
 
-
-def _h(x):
-    return float(-x * np.log2(x) - (1 - x) * np.log2(1 - x))
 
 
 def kwta_data(fast=False, rng=0):
