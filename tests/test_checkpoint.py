@@ -131,7 +131,8 @@ def test_cli_interrupted_by_sigint_then_resumed_equals_an_uninterrupted_run(tmp_
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=300)[1]
     assert proc.returncode == 130, err
-    assert "resume with: python -m minisparse train" in err and "--resume" in err
+    printed = err.split("resume with: python -m minisparse ")[1].split()
+    assert printed == _train(tmp_path / "cut", ["--resume"])[3:]          # the run's own arguments, then --resume
     stopped_at = ckpt.load_checkpoint(ckpt_path).epoch
     assert 1 <= stopped_at < 6 and not (tmp_path / "cut" / "model.npz").exists()
     subprocess.run(_train(tmp_path / "cut", ["--resume"]), check=True, env=env, timeout=600)
